@@ -1,0 +1,95 @@
+//! Configuration from `OTEL_*` environment variables, with warnings that are never silent.
+//!
+//! The OpenTelemetry environment-variable specification says a bad value is warned about and
+//! the default used, never a crash. tracewire does that, and also returns every warning to the
+//! caller in a [`Configured`] value, whose [`strict`](Configured::strict) turns them into an
+//! error for start-up checks.
+
+use std::fmt;
+
+/// A bad configuration value that was replaced by its default or ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// The environment variable, e.g. `OTEL_PROPAGATORS`.
+    pub variable: &'static str,
+    /// The bad value as it was set (or the bad part of it).
+    pub value: String,
+    /// What was done instead and which values are accepted.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={:?}: {}", self.variable, self.value, self.message)
+    }
+}
+
+/// A configured value and the warnings raised while reading its configuration.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::propagation::CompositePropagator;
+///
+/// let configured = CompositePropagator::from_env_with(|name| {
+///     (name == "OTEL_PROPAGATORS").then(|| "tracecontext,zipkin".to_string())
+/// });
+/// assert_eq!(configured.warnings.len(), 1);
+/// assert!(configured.warnings[0].to_string().contains("zipkin"));
+/// assert!(configured.strict().is_err());
+/// ```
+#[derive(Debug)]
+pub struct Configured<T> {
+    /// The value, with every bad setting replaced by its default.
+    pub value: T,
+    /// One warning per bad setting, each naming the variable, the value and what is accepted.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+impl<T> Configured<T> {
+    /// A configured value; each warning is also logged at `warn` level through the `log`
+    /// crate, so that it reaches the service's logs even if the caller ignores it.
+    pub(crate) fn new(value: T, warnings: Vec<ConfigWarning>) -> Self {
+        for warning in &warnings {
+            log::warn!("tracewire: {warning}");
+        }
+        Self { value, warnings }
+    }
+
+    /// The value, or an error listing every warning if there was any (strict mode).
+    pub fn strict(self) -> Result<T, ConfigError> {
+        if self.warnings.is_empty() {
+            Ok(self.value)
+        } else {
+            Err(ConfigError {
+                warnings: self.warnings,
+            })
+        }
+    }
+}
+
+/// Configuration that strict mode refused: every bad setting found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The bad settings, in the order they were read.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid tracing configuration")?;
+        for (i, warning) in self.warnings.iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { "; " })?;
+            write!(f, "{warning}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads a variable from the process environment. A value that is not valid UTF-8 is read
+/// lossily, so that it reaches the validation (and its warning) instead of vanishing.
+pub(crate) fn process_env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}

@@ -1,0 +1,478 @@
+//! `baggage`, as the W3C Baggage specification defines it.
+
+use std::fmt;
+
+use super::trim_ows;
+
+/// The spec's minimum limits (W3C Baggage §3.3.4 "Limits"): every member is propagated while
+/// the list holds at most 64 members and 8192 bytes; beyond that whole members are dropped.
+pub(crate) const MAX_MEMBERS: usize = 64;
+pub(crate) const MAX_BYTES: usize = 8192;
+
+/// Application-defined key/value pairs that travel with a request (W3C Baggage).
+///
+/// Values are stored decoded; percent-encoding happens on the wire. Keys are unique: a key
+/// seen again (in the header or through [`insert`](Self::insert)) replaces the earlier value,
+/// as OpenTelemetry's baggage API does.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::Baggage;
+///
+/// let lines: [&[u8]; 2] = [b"userId=alice, serverNode = DF%2028", b"isProduction=false;ttl=30"];
+/// let baggage = Baggage::from_header_lines(lines);
+/// assert_eq!(baggage.get("serverNode"), Some("DF 28"));
+/// assert_eq!(baggage.len(), 3);
+/// assert_eq!(
+///     baggage.to_header_value(),
+///     "userId=alice,serverNode=DF%2028,isProduction=false;ttl=30"
+/// );
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Baggage {
+    entries: Vec<BaggageEntry>,
+}
+
+/// One baggage member: a key, its decoded value and its properties.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaggageEntry {
+    key: String,
+    value: String,
+    properties: Vec<BaggageProperty>,
+}
+
+/// A property of a baggage member: `;key` or `;key=value` (value decoded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaggageProperty {
+    /// The property key.
+    pub key: String,
+    /// The decoded property value, if the property has one.
+    pub value: Option<String>,
+}
+
+/// Why a baggage key cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaggageError {
+    /// A key must be a non-empty RFC 7230 token (W3C Baggage §3.3.1.2).
+    InvalidKey(String),
+}
+
+impl fmt::Display for BaggageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidKey(key) => write!(
+                f,
+                "baggage key {key:?} is not an RFC 7230 token (letters, digits and !#$%&'*+-.^_`|~)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BaggageError {}
+
+impl BaggageEntry {
+    /// A member with no properties; the key must be an RFC 7230 token.
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Result<Self, BaggageError> {
+        let key = key.into();
+        if !is_token(key.as_bytes()) {
+            return Err(BaggageError::InvalidKey(key));
+        }
+        Ok(Self {
+            key,
+            value: value.into(),
+            properties: Vec::new(),
+        })
+    }
+
+    /// This member with one more property.
+    pub fn with_property(
+        mut self,
+        key: impl Into<String>,
+        value: Option<String>,
+    ) -> Result<Self, BaggageError> {
+        let key = key.into();
+        if !is_token(key.as_bytes()) {
+            return Err(BaggageError::InvalidKey(key));
+        }
+        self.properties.push(BaggageProperty { key, value });
+        Ok(self)
+    }
+
+    /// The key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The decoded value.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// The properties, in order.
+    pub fn properties(&self) -> &[BaggageProperty] {
+        &self.properties
+    }
+
+    /// Appends the member in wire form: `key=encoded-value;prop;prop=encoded-value`.
+    fn encode_into(&self, out: &mut String) {
+        out.push_str(&self.key);
+        out.push('=');
+        percent_encode_into(&self.value, out);
+        for property in &self.properties {
+            out.push(';');
+            out.push_str(&property.key);
+            if let Some(value) = &property.value {
+                out.push('=');
+                percent_encode_into(value, out);
+            }
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        let mut out = String::new();
+        self.encode_into(&mut out);
+        out.len()
+    }
+}
+
+impl Baggage {
+    /// Parses `baggage` sent as several header lines (combined, W3C Baggage §3.3.3).
+    ///
+    /// A malformed member is skipped and the rest kept (the spec leaves malformed input to the
+    /// implementation, §4). Members beyond the limits of 64 members or 8192 bytes are dropped
+    /// whole.
+    pub fn from_header_lines<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        let mut baggage = Self::default();
+        let mut bytes = 0;
+        for line in lines {
+            for raw in line.split(|&b| b == b',') {
+                let Some(entry) = parse_member(raw) else {
+                    continue;
+                };
+                let len = entry.encoded_len();
+                let is_new = baggage.position(&entry.key).is_none();
+                if (is_new && baggage.len() == MAX_MEMBERS) || bytes + len > MAX_BYTES {
+                    continue;
+                }
+                // The member plus its separating comma: `bytes` runs one ahead of the header.
+                bytes += len + 1;
+                baggage.insert_entry(entry);
+            }
+        }
+        baggage
+    }
+
+    /// The decoded value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entry(key).map(BaggageEntry::value)
+    }
+
+    /// The whole member for `key`, with its properties.
+    pub fn entry(&self, key: &str) -> Option<&BaggageEntry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+
+    /// Sets `key` to `value` (no properties), replacing an earlier value.
+    ///
+    /// ```
+    /// use tracewire::Baggage;
+    ///
+    /// let mut baggage = Baggage::default();
+    /// baggage.insert("tenant", "Amélie & co").unwrap();
+    /// assert_eq!(baggage.to_header_value(), "tenant=Am%C3%A9lie%20&%20co");
+    /// assert!(baggage.insert("bad key", "x").is_err());
+    /// ```
+    pub fn insert(
+        &mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<(), BaggageError> {
+        self.insert_entry(BaggageEntry::new(key, value)?);
+        Ok(())
+    }
+
+    /// Adds a member, replacing an earlier one with the same key in place.
+    pub fn insert_entry(&mut self, entry: BaggageEntry) {
+        match self.position(&entry.key) {
+            Some(i) => self.entries[i] = entry,
+            None => self.entries.push(entry),
+        }
+    }
+
+    /// Removes `key`; returns its member if it was there.
+    pub fn remove(&mut self, key: &str) -> Option<BaggageEntry> {
+        self.position(key).map(|i| self.entries.remove(i))
+    }
+
+    /// Adds every member of `other`, whose values win over this baggage's.
+    pub fn merge(&mut self, other: Baggage) {
+        for entry in other.entries {
+            self.insert_entry(entry);
+        }
+    }
+
+    /// The members, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &BaggageEntry> {
+        self.entries.iter()
+    }
+
+    /// The number of members.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there is no member.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `baggage` header value: members percent-encoded and joined by `,`, within the
+    /// spec's limits (64 members, 8192 bytes), dropping whole members that do not fit.
+    pub fn to_header_value(&self) -> String {
+        let mut out = String::new();
+        let mut member = String::new();
+        let mut count = 0;
+        for entry in &self.entries {
+            member.clear();
+            entry.encode_into(&mut member);
+            let separator = usize::from(!out.is_empty());
+            if count == MAX_MEMBERS || out.len() + separator + member.len() > MAX_BYTES {
+                // W3C Baggage §3.3.4: never a partial member.
+                continue;
+            }
+            if separator == 1 {
+                out.push(',');
+            }
+            out.push_str(&member);
+            count += 1;
+        }
+        out
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries.iter().position(|e| e.key == key)
+    }
+}
+
+impl fmt::Debug for Baggage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.entries.iter().map(|e| (&e.key, &e.value)))
+            .finish()
+    }
+}
+
+/// `list-member = key OWS "=" OWS value *( OWS ";" OWS property )` (W3C Baggage §3.3.1).
+fn parse_member(raw: &[u8]) -> Option<BaggageEntry> {
+    let mut parts = raw.split(|&b| b == b';');
+    let (key, value) = split_pair(parts.next()?)?;
+    let mut entry = BaggageEntry {
+        key: ascii_string(key),
+        value: percent_decode(value?),
+        properties: Vec::new(),
+    };
+    for part in parts {
+        let (key, value) = split_pair(part)?;
+        entry.properties.push(BaggageProperty {
+            key: ascii_string(key),
+            value: value.map(percent_decode),
+        });
+    }
+    Some(entry)
+}
+
+/// Splits `key OWS [ "=" OWS value ]` into a token key and an optional value of
+/// baggage-octets; `None` if either is malformed.
+fn split_pair(part: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let (key, value) = match part.iter().position(|&b| b == b'=') {
+        Some(eq) => (&part[..eq], Some(trim_ows(&part[eq + 1..]))),
+        None => (part, None),
+    };
+    let key = trim_ows(key);
+    if !is_token(key) || !value.is_none_or(|v| v.iter().all(|&b| is_baggage_octet(b))) {
+        return None;
+    }
+    Some((key, value))
+}
+
+/// RFC 7230 §3.2.6 `token`.
+fn is_token(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// `baggage-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E`.
+fn is_baggage_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
+}
+
+/// Decodes `%XY` escapes; bytes that do not form UTF-8 become U+FFFD (W3C Baggage §3.3.1.3).
+/// A `%` not followed by two hex digits is kept as it is.
+pub(crate) fn percent_decode(value: &[u8]) -> String {
+    if !value.contains(&b'%') {
+        return ascii_string(value);
+    }
+    let mut bytes = Vec::with_capacity(value.len());
+    let mut i = 0;
+    while i < value.len() {
+        let escaped = (value[i] == b'%')
+            .then(|| value.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| {
+                let digit = |b: u8| (b as char).to_digit(16);
+                Some((digit(hex[0])? * 16 + digit(hex[1])?) as u8)
+            });
+        match escaped {
+            Some(byte) => {
+                bytes.push(byte);
+                i += 3;
+            }
+            None => {
+                bytes.push(value[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Encodes every byte outside baggage-octet, and `%` itself, as `%XY`.
+pub(crate) fn percent_encode_into(value: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in value.as_bytes() {
+        if is_baggage_octet(b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 0x0f) as usize] as char);
+        }
+    }
+}
+
+/// Text of bytes already validated as ASCII.
+fn ascii_string(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(lines: &[&str]) -> Baggage {
+        Baggage::from_header_lines(lines.iter().map(|l| l.as_bytes()))
+    }
+
+    // W3C Baggage §3.3.3 example: OWS around keys, values and properties.
+    #[test]
+    fn spec_example() {
+        let baggage = parse(&[
+            "key1=value1;property1;property2, key2 = value2, key3=value3; propertyKey=propertyValue",
+        ]);
+        assert_eq!(baggage.len(), 3);
+        assert_eq!(baggage.get("key2"), Some("value2"));
+        let key1 = baggage.entry("key1").unwrap();
+        assert_eq!(key1.properties().len(), 2);
+        assert_eq!(key1.properties()[0].key, "property1");
+        assert_eq!(key1.properties()[0].value, None);
+        let key3 = baggage.entry("key3").unwrap();
+        assert_eq!(key3.properties()[0].value.as_deref(), Some("propertyValue"));
+        assert_eq!(
+            baggage.to_header_value(),
+            "key1=value1;property1;property2,key2=value2,key3=value3;propertyKey=propertyValue"
+        );
+    }
+
+    // §3.3.1.3: percent-encoding, `=` inside values, invalid UTF-8 → U+FFFD.
+    #[test]
+    fn values_are_percent_decoded() {
+        let baggage =
+            parse(&["userId=Am%C3%A9lie,serverNode=DF%2028,eq=a=b==c,bad=%FF%41,pct=100%"]);
+        assert_eq!(baggage.get("userId"), Some("Amélie"));
+        assert_eq!(baggage.get("serverNode"), Some("DF 28"));
+        assert_eq!(baggage.get("eq"), Some("a=b==c"));
+        assert_eq!(baggage.get("bad"), Some("\u{fffd}A"));
+        assert_eq!(baggage.get("pct"), Some("100%"));
+        let value = parse(&["p=x;k=%E2%9C%93"]);
+        assert_eq!(
+            value.entry("p").unwrap().properties()[0].value.as_deref(),
+            Some("✓")
+        );
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let mut baggage = Baggage::default();
+        let value = "a b,c;d\\e\"f%g=h\u{1F600}";
+        baggage.insert("k", value).unwrap();
+        let header = baggage.to_header_value();
+        assert!(header.bytes().skip(2).all(is_baggage_octet), "{header}");
+        assert_eq!(parse(&[&header]).get("k"), Some(value));
+    }
+
+    // §3.3.3: several header lines combine; malformed members are skipped.
+    #[test]
+    fn combines_lines_and_skips_malformed_members() {
+        let baggage = parse(&["a=1", "", "b=2,bad key=3,c=\"q\",d=4;bad prop=1,e", "f=6"]);
+        let keys: Vec<&str> = baggage.iter().map(BaggageEntry::key).collect();
+        assert_eq!(keys, ["a", "b", "f"]);
+        assert!(parse(&["=1"]).is_empty());
+        assert_eq!(parse(&["empty="]).get("empty"), Some(""));
+    }
+
+    #[test]
+    fn duplicated_key_keeps_last_value() {
+        let baggage = parse(&["a=1,b=2", "a=3"]);
+        assert_eq!(baggage.get("a"), Some("3"));
+        assert_eq!(baggage.to_header_value(), "a=3,b=2");
+    }
+
+    // §3.3.4: at least 64 members and 8192 bytes; beyond, whole members are dropped.
+    #[test]
+    fn limits_drop_whole_members() {
+        let members: Vec<String> = (0..70).map(|i| format!("k{i}=v{i}")).collect();
+        let baggage = parse(&[&members.join(",")]);
+        assert_eq!(baggage.len(), 64);
+        assert_eq!(baggage.get("k63"), Some("v63"));
+        assert_eq!(baggage.get("k64"), None);
+
+        let big = "x".repeat(4000);
+        let baggage = parse(&[&format!("a={big},b={big},c={big},d=1")]);
+        assert_eq!(baggage.get("c"), None);
+        assert_eq!(baggage.get("d"), Some("1"));
+        let header = baggage.to_header_value();
+        assert!(header.len() <= MAX_BYTES);
+        assert!(header.ends_with(",d=1"));
+
+        let mut many = Baggage::default();
+        for i in 0..100 {
+            many.insert(format!("key{i}"), "v").unwrap();
+        }
+        let header = many.to_header_value();
+        assert_eq!(header.split(',').count(), 64);
+        assert!(
+            header
+                .split(',')
+                .all(|m| m.starts_with("key") && m.ends_with("=v"))
+        );
+    }
+
+    #[test]
+    fn rejects_invalid_keys() {
+        let mut baggage = Baggage::default();
+        assert!(matches!(
+            baggage.insert("", "v"),
+            Err(BaggageError::InvalidKey(_))
+        ));
+        assert!(baggage.insert("a=b", "v").is_err());
+        assert!(
+            BaggageEntry::new("ok", "v")
+                .unwrap()
+                .with_property("no pe", None)
+                .is_err()
+        );
+    }
+}

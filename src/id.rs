@@ -1,0 +1,382 @@
+//! Trace and span identifiers, and their fast random generation.
+//!
+//! A [`TraceId`] is 16 bytes and a [`SpanId`] 8 bytes; both print as lowercase hex, the form
+//! every propagation format and every OpenTelemetry backend uses. The all-zero id is invalid in
+//! W3C Trace Context (§3.2.2.3, §3.2.2.4), so the types cannot hold it: `Option<TraceId>` is
+//! the "maybe an id" type and costs no extra space.
+//!
+//! Random ids come from a per-thread generator (xoshiro256++ seeded once per thread from the
+//! operating system): no lock, no syscall, a few nanoseconds per id. Every bit of a random
+//! [`TraceId`] is random, so traces started here may set the W3C Level 2 `random` flag
+//! truthfully (§3.2.2.5.2: at least the right-most 7 bytes must be random).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::num::{NonZeroU64, NonZeroU128};
+use std::str::FromStr;
+
+use rand::rngs::{SmallRng, SysRng};
+use rand::{Rng, SeedableRng};
+
+/// A 16-byte trace identifier, never all zeros.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::TraceId;
+///
+/// let id: TraceId = "4bf92f3577b34da6a3ce929d0e0e4736".parse().unwrap();
+/// assert_eq!(id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// assert!("00000000000000000000000000000000".parse::<TraceId>().is_err());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TraceId(NonZeroU128);
+
+/// An 8-byte span identifier, never all zeros.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::SpanId;
+///
+/// let id: SpanId = "00f067aa0ba902b7".parse().unwrap();
+/// assert_eq!(id.to_bytes(), [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpanId(NonZeroU64);
+
+/// Why a string is not a valid [`TraceId`] or [`SpanId`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseIdError {
+    /// The string does not have exactly the id's number of hex digits (32 or 16).
+    Length {
+        /// How many characters were expected.
+        expected: usize,
+        /// How many were found.
+        found: usize,
+    },
+    /// A character is not a lowercase hex digit (`0-9a-f`).
+    NotLowercaseHex,
+    /// Every digit is zero, which W3C Trace Context forbids.
+    AllZeros,
+}
+
+impl fmt::Display for ParseIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Length { expected, found } => {
+                write!(
+                    f,
+                    "expected {expected} hex digits, found {found} characters"
+                )
+            }
+            Self::NotLowercaseHex => f.write_str("contains a character that is not lowercase hex"),
+            Self::AllZeros => f.write_str("is all zeros, which is invalid"),
+        }
+    }
+}
+
+impl std::error::Error for ParseIdError {}
+
+impl TraceId {
+    /// The id from its 16 bytes (big-endian, as written in hex); `None` for all zeros.
+    pub const fn from_bytes(bytes: [u8; 16]) -> Option<Self> {
+        Self::from_u128(u128::from_be_bytes(bytes))
+    }
+
+    /// The id from its value as a big-endian integer; `None` for zero.
+    pub const fn from_u128(value: u128) -> Option<Self> {
+        match NonZeroU128::new(value) {
+            Some(id) => Some(Self(id)),
+            None => None,
+        }
+    }
+
+    /// The 16 bytes of the id, in the order they are written in hex.
+    pub const fn to_bytes(self) -> [u8; 16] {
+        self.0.get().to_be_bytes()
+    }
+
+    /// The id as a big-endian integer.
+    pub const fn to_u128(self) -> u128 {
+        self.0.get()
+    }
+
+    /// A new id, random in all 16 bytes, from the per-thread generator.
+    ///
+    /// ```
+    /// use tracewire::TraceId;
+    /// assert_ne!(TraceId::random(), TraceId::random());
+    /// ```
+    pub fn random() -> Self {
+        loop {
+            let (high, low) = with_thread_rng(|rng| (rng.next_u64(), rng.next_u64()));
+            // Zero has a 2^-128 chance; the loop keeps the type's promise anyway.
+            if let Some(id) = Self::from_u128(((high as u128) << 64) | low as u128) {
+                return id;
+            }
+        }
+    }
+
+    /// Writes the 32 lowercase hex digits into `out`.
+    pub(crate) fn write_hex(self, out: &mut [u8; 32]) {
+        hex::encode(&self.to_bytes(), out);
+    }
+}
+
+impl SpanId {
+    /// The id from its 8 bytes (big-endian, as written in hex); `None` for all zeros.
+    pub const fn from_bytes(bytes: [u8; 8]) -> Option<Self> {
+        Self::from_u64(u64::from_be_bytes(bytes))
+    }
+
+    /// The id from its value as a big-endian integer; `None` for zero.
+    pub const fn from_u64(value: u64) -> Option<Self> {
+        match NonZeroU64::new(value) {
+            Some(id) => Some(Self(id)),
+            None => None,
+        }
+    }
+
+    /// The 8 bytes of the id, in the order they are written in hex.
+    pub const fn to_bytes(self) -> [u8; 8] {
+        self.0.get().to_be_bytes()
+    }
+
+    /// The id as a big-endian integer.
+    pub const fn to_u64(self) -> u64 {
+        self.0.get()
+    }
+
+    /// A new random id from the per-thread generator.
+    ///
+    /// ```
+    /// use tracewire::SpanId;
+    /// assert_ne!(SpanId::random(), SpanId::random());
+    /// ```
+    pub fn random() -> Self {
+        loop {
+            if let Some(id) = Self::from_u64(with_thread_rng(|rng| rng.next_u64())) {
+                return id;
+            }
+        }
+    }
+
+    /// Writes the 16 lowercase hex digits into `out`.
+    pub(crate) fn write_hex(self, out: &mut [u8; 16]) {
+        hex::encode(&self.to_bytes(), out);
+    }
+}
+
+impl FromStr for TraceId {
+    type Err = ParseIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits: &[u8; 32] = s.as_bytes().try_into().map_err(|_| ParseIdError::Length {
+            expected: 32,
+            found: s.len(),
+        })?;
+        let value = hex::decode_u128(digits).ok_or(ParseIdError::NotLowercaseHex)?;
+        Self::from_u128(value).ok_or(ParseIdError::AllZeros)
+    }
+}
+
+impl FromStr for SpanId {
+    type Err = ParseIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits: &[u8; 16] = s.as_bytes().try_into().map_err(|_| ParseIdError::Length {
+            expected: 16,
+            found: s.len(),
+        })?;
+        let value = hex::decode_u64(digits).ok_or(ParseIdError::NotLowercaseHex)?;
+        Self::from_u64(value).ok_or(ParseIdError::AllZeros)
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = [0; 32];
+        self.write_hex(&mut out);
+        f.write_str(hex::as_str(&out))
+    }
+}
+
+impl fmt::Display for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = [0; 16];
+        self.write_hex(&mut out);
+        f.write_str(hex::as_str(&out))
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceId({self})")
+    }
+}
+
+impl fmt::Debug for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SpanId({self})")
+    }
+}
+
+thread_local! {
+    // A `RefCell` rather than `UnsafeCell`: the borrow flag costs about a nanosecond and keeps
+    // the crate free of `unsafe`. The closure given to it never re-enters.
+    static THREAD_RNG: RefCell<SmallRng> = RefCell::new(seeded_rng());
+}
+
+fn with_thread_rng<T>(f: impl FnOnce(&mut SmallRng) -> T) -> T {
+    THREAD_RNG.with(|rng| f(&mut rng.borrow_mut()))
+}
+
+/// Seeds a thread's generator from the OS, once per thread. Should the OS refuse (early boot,
+/// a sandbox without `getrandom`), the seed comes from std's per-process random hasher keys
+/// mixed with the thread id, so id generation never panics.
+fn seeded_rng() -> SmallRng {
+    SmallRng::try_from_rng(&mut SysRng).unwrap_or_else(|_| {
+        use std::hash::{BuildHasher, RandomState};
+        let seed = RandomState::new().hash_one(std::thread::current().id());
+        SmallRng::seed_from_u64(seed)
+    })
+}
+
+/// Fixed-width lowercase hex, hand-written because the W3C formats accept lowercase only and
+/// the hot path must not allocate or branch per character more than it needs to.
+pub(crate) mod hex {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+    /// Value of each byte as a lowercase hex digit, or `INVALID`.
+    const INVALID: u8 = 0xff;
+    static LOWER: [u8; 256] = {
+        let mut table = [INVALID; 256];
+        let mut i = 0;
+        while i < 10 {
+            table[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            table[b'a' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        table
+    };
+
+    /// Decodes up to 32 lowercase hex digits; `None` if any is not one.
+    #[inline]
+    pub(crate) fn decode_u128(digits: &[u8]) -> Option<u128> {
+        if digits.len() > 32 {
+            return None;
+        }
+        let mut value = 0u128;
+        let mut bad = 0u8;
+        for &byte in digits {
+            let d = LOWER[byte as usize];
+            bad |= d;
+            value = (value << 4) | (d & 0x0f) as u128;
+        }
+        // Valid digits are < 16, so any invalid one (0xff) sets the high bits of `bad`.
+        (bad & 0xf0 == 0).then_some(value)
+    }
+
+    /// Decodes up to 16 lowercase hex digits; `None` if any is not one.
+    #[inline]
+    pub(crate) fn decode_u64(digits: &[u8]) -> Option<u64> {
+        if digits.len() > 16 {
+            return None;
+        }
+        let mut value = 0u64;
+        let mut bad = 0u8;
+        for &byte in digits {
+            let d = LOWER[byte as usize];
+            bad |= d;
+            value = (value << 4) | (d & 0x0f) as u64;
+        }
+        (bad & 0xf0 == 0).then_some(value)
+    }
+
+    /// Writes `bytes` as lowercase hex into `out`, which is twice as long.
+    #[inline]
+    pub(crate) fn encode(bytes: &[u8], out: &mut [u8]) {
+        for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = DIGITS[(byte >> 4) as usize];
+            pair[1] = DIGITS[(byte & 0x0f) as usize];
+        }
+    }
+
+    /// Writes one byte as two lowercase hex digits.
+    #[inline]
+    pub(crate) fn encode_byte(byte: u8) -> [u8; 2] {
+        [DIGITS[(byte >> 4) as usize], DIGITS[(byte & 0x0f) as usize]]
+    }
+
+    /// The text of hex digits written by [`encode`].
+    pub(crate) fn as_str(digits: &[u8]) -> &str {
+        // Only ASCII hex digits are ever written into these buffers.
+        std::str::from_utf8(digits).unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let id: TraceId = "0af7651916cd43dd8448eb211c80319c".parse().unwrap();
+        assert_eq!(id.to_string(), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(id.to_bytes()[0], 0x0a);
+        let span: SpanId = "b7ad6b7169203331".parse().unwrap();
+        assert_eq!(span.to_string(), "b7ad6b7169203331");
+    }
+
+    // W3C Trace Context §3.2.2.3 / §3.2.2.4: lowercase hex, exact width, not all zeros.
+    #[test]
+    fn rejects_invalid_ids() {
+        assert_eq!(
+            "0AF7651916CD43DD8448EB211C80319C".parse::<TraceId>(),
+            Err(ParseIdError::NotLowercaseHex)
+        );
+        assert_eq!(
+            "0af7651916cd43dd8448eb211c80319".parse::<TraceId>(),
+            Err(ParseIdError::Length {
+                expected: 32,
+                found: 31
+            })
+        );
+        assert_eq!(
+            "0000000000000000".parse::<SpanId>(),
+            Err(ParseIdError::AllZeros)
+        );
+        assert_eq!(
+            "b7ad6b716920333g".parse::<SpanId>(),
+            Err(ParseIdError::NotLowercaseHex)
+        );
+        assert!("".parse::<SpanId>().is_err());
+    }
+
+    #[test]
+    fn random_ids_differ_and_cover_all_bytes() {
+        let mut seen_high = 0u8;
+        let mut seen_low = 0u8;
+        for _ in 0..64 {
+            let bytes = TraceId::random().to_bytes();
+            seen_high |= bytes[0];
+            seen_low |= bytes[15];
+        }
+        assert_eq!(seen_high, 0xff, "high byte never set some bit");
+        assert_eq!(seen_low, 0xff, "low byte never set some bit");
+        assert_ne!(SpanId::random(), SpanId::random());
+    }
+
+    #[test]
+    fn hex_decoder_rejects_every_non_digit() {
+        for byte in 0..=255u8 {
+            let valid = byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte);
+            assert_eq!(hex::decode_u64(&[byte]).is_some(), valid, "byte {byte:#x}");
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Reading and writing trace context in request headers.
+//!
+//! A [`Propagator`] extracts a [`PropagationContext`] (the caller's [`SpanContext`] and
+//! [`Baggage`]) from an [`http::HeaderMap`] and injects one into the headers of an outgoing
+//! request. gRPC metadata travels as HTTP/2 headers, so the same propagators serve both.
+//!
+//! | format | propagator | headers |
+//! |---|---|---|
+//! | W3C Trace Context Level 2 | [`TraceContextPropagator`] | `traceparent`, `tracestate` |
+//! | W3C Baggage | [`BaggagePropagator`] | `baggage` |
+//! | B3 single / multi | [`B3Propagator`] | `b3` / `x-b3-*` |
+//! | Jaeger | [`JaegerPropagator`] | `uber-trace-id`, `uberctx-*` |
+//! | AWS X-Ray | [`XRayPropagator`] | `x-amzn-trace-id` |
+//!
+//! [`CompositePropagator`] runs several, as the OpenTelemetry SDKs do; its default is
+//! `tracecontext,baggage`, and [`CompositePropagator::from_env`] reads `OTEL_PROPAGATORS`.
+//! There is no global propagator that silently does nothing: the propagator is a value you
+//! hold and pass on.
+//!
+//! Malformed headers are normal input: they never panic, and each format handles them as its
+//! specification says (an invalid `traceparent` is ignored, so a new trace starts; an invalid
+//! `tracestate` is dropped; malformed baggage members are skipped).
+//!
+//! # Example
+//!
+//! ```
+//! use http::HeaderMap;
+//! use tracewire::propagation::{CompositePropagator, Propagator};
+//!
+//! let propagator = CompositePropagator::default(); // tracecontext, baggage
+//!
+//! let mut incoming = HeaderMap::new();
+//! incoming.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+//! incoming.insert("baggage", "tenant=acme".parse().unwrap());
+//! let cx = propagator.extract(&incoming);
+//! let parent = cx.span_context.as_ref().unwrap();
+//! assert!(parent.is_remote() && parent.flags().is_sampled());
+//!
+//! // Downstream, as a child of the incoming span.
+//! let mut outgoing = HeaderMap::new();
+//! let child = cx.child();
+//! propagator.inject(&child, &mut outgoing);
+//! let traceparent = outgoing["traceparent"].to_str().unwrap();
+//! assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+//! assert!(traceparent.ends_with("-01"));
+//! assert_eq!(outgoing["baggage"], "tenant=acme");
+//! ```
+
+mod b3;
+mod baggage;
+mod composite;
+mod env;
+mod jaeger;
+mod trace_context;
+mod xray;
+
+use std::fmt;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+pub use b3::{B3Encoding, B3Propagator};
+pub use baggage::BaggagePropagator;
+pub use composite::CompositePropagator;
+pub use env::PROPAGATOR_NAMES;
+pub use jaeger::JaegerPropagator;
+pub use trace_context::{InvalidTraceparent, TraceContextPropagator};
+pub use xray::XRayPropagator;
+
+use crate::context::{Baggage, SpanContext, trim_ows};
+
+/// What crosses a process boundary with a request: the caller's span and the baggage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PropagationContext {
+    /// The span that made the request, if the headers carried a valid one.
+    pub span_context: Option<SpanContext>,
+    /// Application key/value pairs that travel with the request.
+    pub baggage: Baggage,
+}
+
+impl PropagationContext {
+    /// The context to send downstream from a new span that is a child of this one: same
+    /// trace, flags, state and baggage, a new span id; a new root trace (not sampled) when
+    /// there was no incoming span.
+    ///
+    /// The tracer makes real sampling decisions; this is what a pass-through component or
+    /// the `propagation` example needs.
+    #[must_use]
+    pub fn child(&self) -> Self {
+        let span_context = match &self.span_context {
+            Some(parent) => parent.new_child(),
+            None => SpanContext::new_root(false),
+        };
+        Self {
+            span_context: Some(span_context),
+            baggage: self.baggage.clone(),
+        }
+    }
+}
+
+/// Reads and writes one or more trace-context formats in headers.
+///
+/// `extract_into` adds what it finds to a context that earlier propagators may already have
+/// filled: a valid span context replaces the one there, baggage is merged. A header that is
+/// absent or invalid leaves the context unchanged.
+///
+/// `inject` writes this format's headers for the given context, replacing any stale values of
+/// those headers, and removes them when it has nothing to write.
+pub trait Propagator: Send + Sync + fmt::Debug + 'static {
+    /// Reads this format's headers into `cx`.
+    fn extract_into(&self, headers: &HeaderMap, cx: &mut PropagationContext);
+
+    /// Writes this format's headers for `cx`.
+    fn inject(&self, cx: &PropagationContext, headers: &mut HeaderMap);
+
+    /// The names of the headers this propagator reads and writes (Jaeger's `uberctx-*`
+    /// baggage headers, named by their keys, are not listed).
+    fn fields(&self) -> Vec<HeaderName>;
+
+    /// Reads this format's headers into a new context.
+    fn extract(&self, headers: &HeaderMap) -> PropagationContext {
+        let mut cx = PropagationContext::default();
+        self.extract_into(headers, &mut cx);
+        cx
+    }
+}
+
+/// The value of a header that must appear once; `None` if it is absent or repeated (a repeated
+/// trace header is ambiguous, so it is treated as invalid).
+fn single_value<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a [u8]> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    values.next().is_none().then_some(first.as_bytes())
+}
+
+/// Every line of a header, in order (RFC 9110 §5.3).
+fn all_lines<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
+    headers.get_all(name).iter().map(HeaderValue::as_bytes)
+}
+
+/// Sets a header to `value`, or removes it when there is nothing to send.
+fn set_or_remove(headers: &mut HeaderMap, name: HeaderName, value: Option<HeaderValue>) {
+    match value {
+        Some(value) => {
+            headers.insert(name, value);
+        }
+        None => {
+            headers.remove(name);
+        }
+    }
+}
+
+/// Parses 1 to 32 hex digits, left-padded to a 128-bit value (B3, Jaeger and X-Ray ids).
+fn parse_padded_hex_u128(digits: &[u8], allow_uppercase: bool) -> Option<u128> {
+    if digits.is_empty() || digits.len() > 32 {
+        return None;
+    }
+    if allow_uppercase {
+        std::str::from_utf8(digits)
+            .ok()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|s| u128::from_str_radix(s, 16).ok())
+    } else {
+        crate::id::hex::decode_u128(digits)
+    }
+}
