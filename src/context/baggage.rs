@@ -129,10 +129,14 @@ impl BaggageEntry {
         }
     }
 
+    /// The length of [`encode_into`](Self::encode_into)'s output, without writing it.
     fn encoded_len(&self) -> usize {
-        let mut out = String::new();
-        self.encode_into(&mut out);
-        out.len()
+        let properties: usize = self
+            .properties
+            .iter()
+            .map(|p| 1 + p.key.len() + p.value.as_deref().map_or(0, |v| 1 + percent_encoded_len(v)))
+            .sum();
+        self.key.len() + 1 + percent_encoded_len(&self.value) + properties
     }
 }
 
@@ -339,11 +343,22 @@ pub(crate) fn percent_decode(value: &[u8]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+fn needs_escape(b: u8) -> bool {
+    !is_baggage_octet(b) || b == b'%'
+}
+
+fn percent_encoded_len(value: &str) -> usize {
+    value
+        .bytes()
+        .map(|b| if needs_escape(b) { 3 } else { 1 })
+        .sum()
+}
+
 /// Encodes every byte outside baggage-octet, and `%` itself, as `%XY`.
 pub(crate) fn percent_encode_into(value: &str, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in value.as_bytes() {
-        if is_baggage_octet(b) && b != b'%' {
+        if !needs_escape(b) {
             out.push(b as char);
         } else {
             out.push('%');
