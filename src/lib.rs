@@ -50,6 +50,9 @@ pub mod config;
 pub mod context;
 pub mod id;
 pub mod propagation;
+pub mod sampling;
+pub mod semconv;
+pub mod span;
 
 pub use context::{Baggage, SpanContext, TraceFlags, TraceState};
 pub use id::{SpanId, TraceId};

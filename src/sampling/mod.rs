@@ -1,0 +1,165 @@
+//! Head sampling: deciding, when a span starts, whether it is recorded and whether the
+//! `sampled` flag sent downstream is set.
+//!
+//! A sampler implements [`ShouldSample`]; [`Sampler`] is the cheap-to-clone handle the tracer
+//! holds, with constructors for every built-in sampler.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::context::{SpanContext, TraceState};
+use crate::id::TraceId;
+use crate::span::{KeyValue, Link, SpanKind};
+
+/// What a sampler decided for a span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SamplingDecision {
+    /// Not recorded; the propagated `sampled` flag is 0. Costs almost nothing.
+    Drop,
+    /// Recorded and handed to the sinks that ask for record-only spans (a tail sampler), but
+    /// the propagated `sampled` flag stays 0 and exporters never see the span.
+    RecordOnly,
+    /// Recorded, exported, and the propagated `sampled` flag is 1.
+    RecordAndSample,
+}
+
+impl SamplingDecision {
+    /// Whether the span is recorded at all.
+    pub fn is_recording(self) -> bool {
+        self != SamplingDecision::Drop
+    }
+
+    /// Whether the `sampled` flag is set.
+    pub fn is_sampled(self) -> bool {
+        self == SamplingDecision::RecordAndSample
+    }
+}
+
+/// A sampler's answer: the decision and the `tracestate` the new span carries (a sampler may
+/// update it, e.g. consistent probability sampling's `ot=th:…`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SamplingResult {
+    /// The decision.
+    pub decision: SamplingDecision,
+    /// The trace state of the new span.
+    pub trace_state: TraceState,
+}
+
+impl SamplingResult {
+    /// `decision`, with the parent's trace state unchanged (empty for a root span).
+    pub fn with_parent_state(decision: SamplingDecision, params: &SamplingParams<'_>) -> Self {
+        Self {
+            decision,
+            trace_state: params.parent.map(|p| p.state().clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// What a sampler knows about the span being started.
+#[derive(Clone, Copy, Debug)]
+pub struct SamplingParams<'a> {
+    /// The parent span context: remote (from headers) or local; `None` for a new trace.
+    pub parent: Option<&'a SpanContext>,
+    /// The trace id of the new span (the parent's, or a new one).
+    pub trace_id: TraceId,
+    /// The span name.
+    pub name: &'a str,
+    /// The span kind.
+    pub kind: SpanKind,
+    /// The attributes known at start (for HTTP servers: method, route, …).
+    pub attributes: &'a [KeyValue],
+    /// The links known at start.
+    pub links: &'a [Link],
+}
+
+impl<'a> SamplingParams<'a> {
+    /// Parameters for a span with no attributes or links.
+    pub fn new(
+        parent: Option<&'a SpanContext>,
+        trace_id: TraceId,
+        name: &'a str,
+        kind: SpanKind,
+    ) -> Self {
+        Self {
+            parent,
+            trace_id,
+            name,
+            kind,
+            attributes: &[],
+            links: &[],
+        }
+    }
+
+    /// The string value of an attribute known at start.
+    pub fn attribute_str(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|a| a.key == key)
+            .and_then(|a| match &a.value {
+                crate::span::Value::String(s) => Some(s.as_ref()),
+                _ => None,
+            })
+    }
+}
+
+/// A sampling strategy. Implementations must be quick and must not block: they run on the
+/// request path for every span that starts.
+pub trait ShouldSample: Send + Sync + fmt::Debug + 'static {
+    /// Decides for one span.
+    fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult;
+}
+
+/// A cheap-to-clone handle to a sampler, with constructors for the built-in ones.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sampling::Sampler;
+///
+/// let sampler = Sampler::parent_based(Sampler::ratio(0.05));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sampler(Arc<dyn ShouldSample>);
+
+impl Sampler {
+    /// A handle to any sampler.
+    pub fn new(sampler: impl ShouldSample) -> Self {
+        Self(Arc::new(sampler))
+    }
+
+    /// Records and samples every span.
+    pub fn always_on() -> Self {
+        Self::new(AlwaysOn)
+    }
+
+    /// Drops every span.
+    pub fn always_off() -> Self {
+        Self::new(AlwaysOff)
+    }
+}
+
+impl ShouldSample for Sampler {
+    fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
+        self.0.should_sample(params)
+    }
+}
+
+/// Records and samples every span.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AlwaysOn;
+
+impl ShouldSample for AlwaysOn {
+    fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
+        SamplingResult::with_parent_state(SamplingDecision::RecordAndSample, params)
+    }
+}
+
+/// Drops every span.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AlwaysOff;
+
+impl ShouldSample for AlwaysOff {
+    fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
+        SamplingResult::with_parent_state(SamplingDecision::Drop, params)
+    }
+}

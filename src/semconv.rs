@@ -1,0 +1,54 @@
+//! OpenTelemetry semantic-convention attribute keys, as constants so that setting them never
+//! allocates.
+//!
+//! Only the stable names tracewire's layers and exporters use are here; see the
+//! OpenTelemetry semantic conventions for their meaning.
+
+/// `service.name`: the logical name of the service (resource).
+pub const SERVICE_NAME: &str = "service.name";
+/// `service.version` (resource).
+pub const SERVICE_VERSION: &str = "service.version";
+/// `deployment.environment.name` (resource).
+pub const DEPLOYMENT_ENVIRONMENT_NAME: &str = "deployment.environment.name";
+/// `telemetry.sdk.name` (resource).
+pub const TELEMETRY_SDK_NAME: &str = "telemetry.sdk.name";
+/// `telemetry.sdk.language` (resource).
+pub const TELEMETRY_SDK_LANGUAGE: &str = "telemetry.sdk.language";
+/// `telemetry.sdk.version` (resource).
+pub const TELEMETRY_SDK_VERSION: &str = "telemetry.sdk.version";
+
+/// `http.request.method`.
+pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
+/// `http.request.method_original`.
+pub const HTTP_REQUEST_METHOD_ORIGINAL: &str = "http.request.method_original";
+/// `http.response.status_code`.
+pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+/// `http.route`: the matched route template, e.g. `/users/{id}`.
+pub const HTTP_ROUTE: &str = "http.route";
+/// `url.path`.
+pub const URL_PATH: &str = "url.path";
+/// `url.query`.
+pub const URL_QUERY: &str = "url.query";
+/// `url.scheme`.
+pub const URL_SCHEME: &str = "url.scheme";
+/// `url.full`.
+pub const URL_FULL: &str = "url.full";
+/// `server.address`.
+pub const SERVER_ADDRESS: &str = "server.address";
+/// `server.port`.
+pub const SERVER_PORT: &str = "server.port";
+/// `client.address`.
+pub const CLIENT_ADDRESS: &str = "client.address";
+/// `network.protocol.version`.
+pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
+/// `user_agent.original`.
+pub const USER_AGENT_ORIGINAL: &str = "user_agent.original";
+/// `error.type`.
+pub const ERROR_TYPE: &str = "error.type";
+
+/// `exception.type`, on an `exception` event.
+pub const EXCEPTION_TYPE: &str = "exception.type";
+/// `exception.message`, on an `exception` event.
+pub const EXCEPTION_MESSAGE: &str = "exception.message";
+/// The name of the event that records an error.
+pub const EXCEPTION_EVENT: &str = "exception";

@@ -1,0 +1,119 @@
+//! Span limits, as OpenTelemetry defines them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::attributes::KeyValue;
+
+/// How much a span may hold (OpenTelemetry span limits). Defaults: 128 of each, no limit on
+/// attribute value length. What goes over a limit is dropped and counted on the span.
+///
+/// Read from `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` (or `OTEL_ATTRIBUTE_COUNT_LIMIT`),
+/// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` (or `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`),
+/// `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`,
+/// `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT` and `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` by
+/// [`Tracer::from_env`](crate::Tracer::from_env).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpanLimits {
+    /// Attributes per span.
+    pub attribute_count: u32,
+    /// Characters per string attribute value (each element of a string array); `None` for no
+    /// limit.
+    pub attribute_value_length: Option<u32>,
+    /// Events per span.
+    pub event_count: u32,
+    /// Links per span.
+    pub link_count: u32,
+    /// Attributes per event.
+    pub attributes_per_event: u32,
+    /// Attributes per link.
+    pub attributes_per_link: u32,
+}
+
+impl Default for SpanLimits {
+    fn default() -> Self {
+        Self {
+            attribute_count: 128,
+            attribute_value_length: None,
+            event_count: 128,
+            link_count: 128,
+            attributes_per_event: 128,
+            attributes_per_link: 128,
+        }
+    }
+}
+
+/// Whether the "attributes dropped" warning was already logged (at most once per process).
+static WARNED_DROPPED: AtomicBool = AtomicBool::new(false);
+
+impl SpanLimits {
+    /// Sets an attribute in `attributes` within `max_count` attributes and the value length
+    /// limit: a known key is replaced in place, a new key over the limit is dropped and
+    /// counted in `dropped`.
+    pub(crate) fn set_attribute(
+        &self,
+        attributes: &mut Vec<KeyValue>,
+        dropped: &mut u32,
+        max_count: u32,
+        mut kv: KeyValue,
+    ) {
+        if let Some(max_len) = self.attribute_value_length {
+            kv.value.truncate(max_len as usize);
+        }
+        if let Some(existing) = attributes.iter_mut().find(|a| a.key == kv.key) {
+            existing.value = kv.value;
+        } else if attributes.len() < max_count as usize {
+            attributes.push(kv);
+        } else {
+            *dropped = dropped.saturating_add(1);
+            if !WARNED_DROPPED.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "tracewire: span attribute {:?} dropped: the attribute count limit is {max_count} \
+                     (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT); dropped counts are kept on each span. \
+                     This warning is logged once.",
+                    kv.key
+                );
+            }
+        }
+    }
+
+    /// Applies the limits to a list given whole (events' and links' attributes).
+    pub(crate) fn limit_attributes(
+        &self,
+        attributes: Vec<KeyValue>,
+        max_count: u32,
+    ) -> (Vec<KeyValue>, u32) {
+        let mut kept = Vec::with_capacity(attributes.len().min(max_count as usize));
+        let mut dropped = 0;
+        for kv in attributes {
+            self.set_attribute(&mut kept, &mut dropped, max_count, kv);
+        }
+        (kept, dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::Value;
+
+    #[test]
+    fn drops_and_counts_over_the_limit() {
+        let limits = SpanLimits {
+            attribute_value_length: Some(3),
+            ..SpanLimits::default()
+        };
+        let mut attributes = Vec::new();
+        let mut dropped = 0;
+        for (key, value) in [("a", "12345"), ("b", "x"), ("a", "yy"), ("c", "z")] {
+            limits.set_attribute(&mut attributes, &mut dropped, 2, KeyValue::new(key, value));
+        }
+        assert_eq!(
+            attributes,
+            [KeyValue::new("a", "yy"), KeyValue::new("b", "x")]
+        );
+        assert_eq!(dropped, 1);
+        let (kept, dropped) = limits.limit_attributes(vec![KeyValue::new("k", "abcdef")], 5);
+        assert_eq!(kept[0].value, Value::from("abc"));
+        assert_eq!(dropped, 0);
+    }
+}

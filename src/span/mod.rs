@@ -1,0 +1,13 @@
+//! The span data model: attribute values, events, links, status, limits, and [`SpanData`], the
+//! finished span that sinks and exporters receive.
+//!
+//! Live spans are created by a [`Tracer`](crate::Tracer) (or by [`span`](crate::span) from the
+//! current span) and become `SpanData` when they end.
+
+mod attributes;
+mod data;
+mod limits;
+
+pub use attributes::{Key, KeyValue, Value};
+pub use data::{Event, InstrumentationScope, Link, Resource, SpanData, SpanKind, Status};
+pub use limits::SpanLimits;
