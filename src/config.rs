@@ -49,7 +49,7 @@ pub struct Configured<T> {
 impl<T> Configured<T> {
     /// A configured value; each warning is also logged at `warn` level through the `log`
     /// crate, so that it reaches the service's logs even if the caller ignores it.
-    pub(crate) fn new(value: T, warnings: Vec<ConfigWarning>) -> Self {
+    pub(crate) fn logged(value: T, warnings: Vec<ConfigWarning>) -> Self {
         for warning in &warnings {
             log::warn!("tracewire: {warning}");
         }
@@ -92,4 +92,30 @@ impl std::error::Error for ConfigError {}
 /// lossily, so that it reaches the validation (and its warning) instead of vanishing.
 pub(crate) fn process_env(name: &str) -> Option<String> {
     std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// Reads a whole-number variable of at least `min`; anything else warns and gives `default`.
+pub(crate) fn read_number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    warnings: &mut Vec<ConfigWarning>,
+    name: &'static str,
+    default: u64,
+    min: u64,
+) -> u64 {
+    let Some(raw) = lookup(name).filter(|v| !v.trim().is_empty()) else {
+        return default;
+    };
+    match raw.trim().parse::<u64>() {
+        Ok(value) if value >= min => value,
+        _ => {
+            warnings.push(ConfigWarning {
+                variable: name,
+                value: raw,
+                message: format!(
+                    "expected a whole number of at least {min}; using the default {default}"
+                ),
+            });
+            default
+        }
+    }
 }

@@ -222,6 +222,46 @@ impl fmt::Debug for SpanId {
     }
 }
 
+/// Makes the ids of new traces and spans. The default, [`RandomIdGenerator`], is right for
+/// almost everyone; a custom one serves formats such as X-Ray's time-prefixed trace ids.
+pub trait IdGenerator: Send + Sync + fmt::Debug + 'static {
+    /// A new trace id.
+    fn new_trace_id(&self) -> TraceId;
+    /// A new span id.
+    fn new_span_id(&self) -> SpanId;
+    /// Whether at least the right-most 7 bytes of every trace id are random, so that new
+    /// traces may set the W3C Level 2 `random` flag (§3.2.2.5.2). `false` unless said.
+    fn trace_ids_are_random(&self) -> bool {
+        false
+    }
+}
+
+/// Random ids from the per-thread generator; trace ids are random in all 16 bytes.
+///
+/// ```
+/// use tracewire::id::{IdGenerator, RandomIdGenerator};
+///
+/// let ids = RandomIdGenerator;
+/// assert!(ids.trace_ids_are_random());
+/// assert_ne!(ids.new_span_id(), ids.new_span_id());
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RandomIdGenerator;
+
+impl IdGenerator for RandomIdGenerator {
+    fn new_trace_id(&self) -> TraceId {
+        TraceId::random()
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        SpanId::random()
+    }
+
+    fn trace_ids_are_random(&self) -> bool {
+        true
+    }
+}
+
 thread_local! {
     // A `RefCell` rather than `UnsafeCell`: the borrow flag costs about a nanosecond and keeps
     // the crate free of `unsafe`. The closure given to it never re-enters.

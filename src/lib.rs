@@ -52,7 +52,13 @@ pub mod id;
 pub mod propagation;
 pub mod sampling;
 pub mod semconv;
+pub mod sink;
 pub mod span;
+pub mod tracer;
 
 pub use context::{Baggage, SpanContext, TraceFlags, TraceState};
 pub use id::{SpanId, TraceId};
+pub use tracer::{
+    Context, ContextGuard, FutureExt, Instrumented, Span, SpanBuilder, SpanRef, Tracer,
+    TracerBuilder, TracerStats, span, spawn,
+};

@@ -34,8 +34,14 @@ impl CompositePropagator {
     /// Like [`from_env`](Self::from_env), reading variables through `lookup` (for tests, or
     /// configuration that does not come from the process environment).
     pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Configured<Self> {
+        let (propagator, warnings) = Self::read_env(&lookup);
+        Configured::logged(propagator, warnings)
+    }
+
+    /// The propagator and the warnings, not yet logged (for a caller that reads more).
+    pub(crate) fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
         let Some(value) = lookup(OTEL_PROPAGATORS).filter(|v| !v.trim().is_empty()) else {
-            return Configured::new(Self::default(), Vec::new());
+            return (Self::default(), Vec::new());
         };
         let mut names: Vec<String> = Vec::new();
         let mut warnings = Vec::new();
@@ -64,7 +70,7 @@ impl CompositePropagator {
             });
         }
         let propagators = names.iter().filter_map(|name| by_name(name)).collect();
-        Configured::new(Self::new(propagators), warnings)
+        (Self::new(propagators), warnings)
     }
 }
 

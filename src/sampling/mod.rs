@@ -136,6 +136,16 @@ impl Sampler {
     pub fn always_off() -> Self {
         Self::new(AlwaysOff)
     }
+
+    /// TEMPORARY stand-in until the sampling work lands.
+    pub fn ratio(_ratio: f64) -> Self {
+        Self::always_on()
+    }
+
+    /// TEMPORARY stand-in until the sampling work lands.
+    pub fn parent_based(root: impl Into<Sampler>) -> Self {
+        root.into()
+    }
 }
 
 impl ShouldSample for Sampler {

@@ -1,0 +1,446 @@
+//! The batch sink: a bounded queue in front of an exporter, drained by a background thread.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{ExportError, Exporter, SinkError, SinkStats, SpanSink};
+use crate::config::{ConfigWarning, Configured, process_env, read_number};
+use crate::span::SpanData;
+
+/// Room in the channel beyond the span queue, so that flush and shutdown requests always fit.
+const CONTROL_RESERVE: usize = 16;
+
+/// How the batch sink queues and sends spans; the defaults are the OpenTelemetry batch span
+/// processor's.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use tracewire::sink::BatchConfig;
+///
+/// let config = BatchConfig {
+///     scheduled_delay: Duration::from_millis(500),
+///     ..BatchConfig::default()
+/// };
+/// assert_eq!(config.max_queue_size, 2048);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Spans waiting to be sent, at most; more are dropped and counted
+    /// (`OTEL_BSP_MAX_QUEUE_SIZE`, 2048).
+    pub max_queue_size: usize,
+    /// Spans per export, at most; never more than the queue (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`,
+    /// 512).
+    pub max_export_batch_size: usize,
+    /// The longest a span waits before its batch is sent (`OTEL_BSP_SCHEDULE_DELAY`, 5000 ms).
+    pub scheduled_delay: Duration,
+    /// The longest one export may take before it counts as failed (`OTEL_BSP_EXPORT_TIMEOUT`,
+    /// 30000 ms).
+    pub export_timeout: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+            scheduled_delay: Duration::from_millis(5000),
+            export_timeout: Duration::from_millis(30000),
+        }
+    }
+}
+
+impl BatchConfig {
+    /// The configuration from the `OTEL_BSP_*` variables; a value that is not a whole number
+    /// (or is zero where zero makes no sense) is warned about and the default used, and a
+    /// batch size above the queue size is lowered to it.
+    pub fn from_env() -> Configured<Self> {
+        Self::from_env_with(process_env)
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Configured<Self> {
+        let (config, warnings) = Self::read_env(&lookup);
+        Configured::logged(config, warnings)
+    }
+
+    /// The configuration and the warnings, not yet logged (for a caller that reads more).
+    pub(crate) fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
+        let defaults = Self::default();
+        let mut warnings = Vec::new();
+        let mut read = |name: &'static str, default: u64, min: u64| {
+            read_number(lookup, &mut warnings, name, default, min)
+        };
+        let max_queue_size = read("OTEL_BSP_MAX_QUEUE_SIZE", defaults.max_queue_size as u64, 1);
+        let batch_size = read(
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            defaults.max_export_batch_size as u64,
+            1,
+        );
+        let delay = read("OTEL_BSP_SCHEDULE_DELAY", 5000, 0);
+        let timeout = read("OTEL_BSP_EXPORT_TIMEOUT", 30000, 0);
+        let mut config = Self {
+            max_queue_size: usize::try_from(max_queue_size).unwrap_or(usize::MAX),
+            max_export_batch_size: usize::try_from(batch_size).unwrap_or(usize::MAX),
+            scheduled_delay: Duration::from_millis(delay),
+            export_timeout: Duration::from_millis(timeout),
+        };
+        if config.max_export_batch_size > config.max_queue_size {
+            warnings.push(ConfigWarning {
+                variable: "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                value: config.max_export_batch_size.to_string(),
+                message: format!(
+                    "must not exceed OTEL_BSP_MAX_QUEUE_SIZE ({}); using {}",
+                    config.max_queue_size, config.max_queue_size
+                ),
+            });
+            config.max_export_batch_size = config.max_queue_size;
+        }
+        (config, warnings)
+    }
+
+    /// This configuration with sizes made usable: at least one span, batch within queue.
+    fn normalized(mut self) -> Self {
+        self.max_queue_size = self.max_queue_size.max(1);
+        self.max_export_batch_size = self.max_export_batch_size.clamp(1, self.max_queue_size);
+        self
+    }
+}
+
+/// Queues finished spans and hands them to an [`Exporter`] in batches, from a background
+/// thread of its own.
+///
+/// `on_end` never blocks: it pushes into a bounded queue, and when the queue is full the span
+/// is dropped and counted ([`SinkStats::dropped_queue_full`]). The worker thread runs the
+/// exporter on a Tokio runtime of its own, so the sink works the same whether spans come from
+/// a multi-threaded runtime, a current-thread runtime, plain threads, or a task that built the
+/// sink — and a flush or shutdown called from async code cannot deadlock: it waits at most its
+/// deadline, and the worker never needs the caller's runtime.
+///
+/// On shutdown every span queued before it is exported (within the deadline); spans that
+/// arrive later are counted as dropped. Dropping the sink without calling shutdown asks the
+/// worker to export what is queued and stop, without waiting for it.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use tracewire::Tracer;
+/// use tracewire::sink::{BatchConfig, Exporter, StdoutExporter};
+///
+/// let tracer = Tracer::builder()
+///     .service_name("checkout")
+///     .sink(StdoutExporter::json().batched())
+///     .build();
+/// tracer.span("charge card").start().end();
+/// tracer.shutdown(Duration::from_secs(1)).unwrap();
+/// assert_eq!(tracer.stats().sink.exported, 1);
+/// ```
+#[derive(Debug)]
+pub struct BatchSink {
+    shared: Arc<Shared>,
+    sender: SyncSender<Message>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Spans in the channel now; bounds the queue without blocking producers.
+    in_queue: AtomicUsize,
+    max_queue_size: usize,
+    shut_down: AtomicBool,
+    queued: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_after_shutdown: AtomicU64,
+    exported: AtomicU64,
+    export_failed: AtomicU64,
+}
+
+// Spans travel inline: the channel's slots are allocated once, and boxing would cost an
+// allocation per span on the request path.
+#[allow(clippy::large_enum_variant)]
+enum Message {
+    Span(SpanData),
+    Flush(SyncSender<Result<(), SinkError>>),
+    Shutdown(SyncSender<Result<(), SinkError>>),
+}
+
+impl BatchSink {
+    /// A batch sink with the default [`BatchConfig`].
+    pub fn new(exporter: impl Exporter) -> Self {
+        Self::with_config(exporter, BatchConfig::default())
+    }
+
+    /// A batch sink with `config` (sizes of zero are raised to one, and the batch size lowered
+    /// to the queue size).
+    pub fn with_config(exporter: impl Exporter, config: BatchConfig) -> Self {
+        let config = config.normalized();
+        let (sender, receiver) = mpsc::sync_channel(config.max_queue_size + CONTROL_RESERVE);
+        let shared = Arc::new(Shared {
+            in_queue: AtomicUsize::new(0),
+            max_queue_size: config.max_queue_size,
+            shut_down: AtomicBool::new(false),
+            queued: AtomicU64::new(0),
+            dropped_queue_full: AtomicU64::new(0),
+            dropped_after_shutdown: AtomicU64::new(0),
+            exported: AtomicU64::new(0),
+            export_failed: AtomicU64::new(0),
+        });
+        let worker = Worker {
+            receiver,
+            exporter: Box::new(exporter),
+            config,
+            shared: shared.clone(),
+            batch: Vec::with_capacity(config.max_export_batch_size),
+        };
+        let handle = std::thread::Builder::new()
+            .name("tracewire-batch".into())
+            .spawn(move || worker.run());
+        let worker = match handle {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                // Without a worker nothing can be sent: refuse spans (and count them) at once.
+                log::error!("tracewire: cannot start the batch sink's thread: {error}");
+                shared.shut_down.store(true, Ordering::Relaxed);
+                None
+            }
+        };
+        Self {
+            shared,
+            sender,
+            worker: Mutex::new(worker),
+        }
+    }
+
+    /// Sends a control message and waits for its answer until `deadline`.
+    fn request(
+        &self,
+        make: fn(SyncSender<Result<(), SinkError>>) -> Message,
+        timeout: Duration,
+    ) -> Result<(), SinkError> {
+        let deadline = Instant::now() + timeout;
+        let (ack, answer) = mpsc::sync_channel(1);
+        let mut message = make(ack);
+        loop {
+            match self.sender.try_send(message) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return Err(SinkError::ShutDown),
+                Err(TrySendError::Full(back)) => {
+                    // Only when more than CONTROL_RESERVE requests are in flight at once.
+                    if Instant::now() >= deadline {
+                        return Err(SinkError::Timeout(timeout));
+                    }
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match answer.recv_timeout(left) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => Err(SinkError::Timeout(timeout)),
+            Err(RecvTimeoutError::Disconnected) => Err(SinkError::ShutDown),
+        }
+    }
+}
+
+impl SpanSink for BatchSink {
+    fn on_end(&self, span: SpanData) {
+        let shared = &self.shared;
+        if shared.shut_down.load(Ordering::Relaxed) {
+            shared
+                .dropped_after_shutdown
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if shared.in_queue.fetch_add(1, Ordering::Relaxed) >= shared.max_queue_size {
+            shared.in_queue.fetch_sub(1, Ordering::Relaxed);
+            shared.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match self.sender.try_send(Message::Span(span)) {
+            Ok(()) => {
+                shared.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(_)) => {
+                shared.in_queue.fetch_sub(1, Ordering::Relaxed);
+                shared.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                shared.in_queue.fetch_sub(1, Ordering::Relaxed);
+                shared
+                    .dropped_after_shutdown
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn force_flush(&self, timeout: Duration) -> Result<(), SinkError> {
+        if self.shared.shut_down.load(Ordering::Relaxed) {
+            return Err(SinkError::ShutDown);
+        }
+        self.request(Message::Flush, timeout)
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Result<(), SinkError> {
+        if self.shared.shut_down.swap(true, Ordering::Relaxed) {
+            return Err(SinkError::ShutDown);
+        }
+        let result = self.request(Message::Shutdown, timeout);
+        if result.is_ok() {
+            // The worker answered and is returning: joining cannot wait long.
+            let handle = self
+                .worker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(handle) = handle {
+                let _ = handle.join();
+            }
+        }
+        result
+    }
+
+    fn stats(&self) -> SinkStats {
+        let s = &self.shared;
+        SinkStats {
+            queued: s.queued.load(Ordering::Relaxed),
+            dropped_queue_full: s.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_after_shutdown: s.dropped_after_shutdown.load(Ordering::Relaxed),
+            exported: s.exported.load(Ordering::Relaxed),
+            export_failed: s.export_failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for BatchSink {
+    fn drop(&mut self) {
+        if !self.shared.shut_down.swap(true, Ordering::Relaxed) {
+            // Ask the worker to send what is queued and stop; do not wait in a destructor.
+            let (ack, _answer) = mpsc::sync_channel(1);
+            let _ = self.sender.try_send(Message::Shutdown(ack));
+        }
+    }
+}
+
+/// The background thread's state.
+struct Worker {
+    receiver: Receiver<Message>,
+    exporter: Box<dyn Exporter>,
+    config: BatchConfig,
+    shared: Arc<Shared>,
+    batch: Vec<SpanData>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                log::error!("tracewire: the batch sink cannot start its runtime: {error}");
+                self.shared.shut_down.store(true, Ordering::Relaxed);
+                return;
+            }
+        };
+        let mut next_export = Instant::now() + self.config.scheduled_delay;
+        loop {
+            let wait = next_export.saturating_duration_since(Instant::now());
+            match self.receiver.recv_timeout(wait) {
+                Ok(Message::Span(span)) => {
+                    self.shared.in_queue.fetch_sub(1, Ordering::Relaxed);
+                    self.batch.push(span);
+                    if self.batch.len() >= self.config.max_export_batch_size {
+                        // Failures are counted and logged in `export`; nobody waits here.
+                        let _ = self.export(&runtime);
+                        next_export = Instant::now() + self.config.scheduled_delay;
+                    }
+                }
+                Ok(Message::Flush(ack)) => {
+                    let result = self.export(&runtime);
+                    let _ = ack.try_send(result);
+                }
+                Ok(Message::Shutdown(ack)) => {
+                    self.drain_ready();
+                    let result = self.export(&runtime);
+                    self.exporter.shutdown();
+                    let _ = ack.try_send(result);
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.export(&runtime);
+                    next_export = Instant::now() + self.config.scheduled_delay;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.export(&runtime);
+                    self.exporter.shutdown();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Moves the spans already in the channel into the batch (at shutdown; a flush sees in
+    /// order every span sent before it).
+    fn drain_ready(&mut self) {
+        while let Ok(message) = self.receiver.try_recv() {
+            match message {
+                Message::Span(span) => {
+                    self.shared.in_queue.fetch_sub(1, Ordering::Relaxed);
+                    self.batch.push(span);
+                }
+                Message::Flush(ack) | Message::Shutdown(ack) => {
+                    let _ = ack.try_send(Err(SinkError::ShutDown));
+                }
+            }
+        }
+    }
+
+    /// Exports everything batched, in chunks of the batch size, each within the export
+    /// timeout.
+    fn export(&mut self, runtime: &tokio::runtime::Runtime) -> Result<(), SinkError> {
+        let mut result = Ok(());
+        while !self.batch.is_empty() {
+            let take = self.batch.len().min(self.config.max_export_batch_size);
+            let chunk: Vec<SpanData> = self.batch.drain(..take).collect();
+            let count = chunk.len() as u64;
+            let (exporter, timeout) = (&self.exporter, self.config.export_timeout);
+            // A panicking exporter must not take the worker (and every later span) with it.
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                runtime
+                    .block_on(async { tokio::time::timeout(timeout, exporter.export(chunk)).await })
+            }))
+            .unwrap_or_else(|_| Ok(Err(ExportError("the exporter panicked".into()))));
+            match outcome {
+                Ok(Ok(())) => {
+                    self.shared.exported.fetch_add(count, Ordering::Relaxed);
+                }
+                Ok(Err(error)) => {
+                    self.shared
+                        .export_failed
+                        .fetch_add(count, Ordering::Relaxed);
+                    log::warn!("tracewire: exporting {count} spans failed: {error}");
+                    result = Err(SinkError::Export(error.to_string()));
+                }
+                Err(_) => {
+                    self.shared
+                        .export_failed
+                        .fetch_add(count, Ordering::Relaxed);
+                    log::warn!(
+                        "tracewire: exporting {count} spans timed out after {:?}",
+                        self.config.export_timeout
+                    );
+                    result = Err(SinkError::Export("export timed out".into()));
+                }
+            }
+        }
+        result
+    }
+}

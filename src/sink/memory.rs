@@ -1,0 +1,104 @@
+//! A sink that keeps spans in memory, for tests.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::{SinkStats, SpanSink};
+use crate::span::SpanData;
+
+/// Keeps every span it takes, for tests: take a snapshot, or wait until N spans arrived.
+///
+/// Clones share the same storage, so a test keeps one clone and gives the other to the tracer.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use tracewire::Tracer;
+/// use tracewire::sink::MemorySink;
+///
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().service_name("test").sink(sink.clone()).build();
+/// tracer.span("work").start().end();
+/// let spans = sink.wait_for(1, Duration::from_secs(1)).unwrap();
+/// assert_eq!(spans[0].name, "work");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct MemorySink {
+    shared: Arc<Shared>,
+    record_only: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    spans: Mutex<Vec<SpanData>>,
+    arrived: Condvar,
+}
+
+impl MemorySink {
+    /// An empty sink that takes sampled spans.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// This sink taking record-only spans too (as a tail sampler would).
+    #[must_use]
+    pub fn with_record_only(mut self, record_only: bool) -> Self {
+        self.record_only = record_only;
+        self
+    }
+
+    /// A copy of the spans taken so far, in the order they ended.
+    pub fn spans(&self) -> Vec<SpanData> {
+        self.lock().clone()
+    }
+
+    /// Removes and returns the spans taken so far.
+    pub fn take(&self) -> Vec<SpanData> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Waits until at least `count` spans arrived and returns a copy of them all, or `None`
+    /// after `timeout`.
+    pub fn wait_for(&self, count: usize, timeout: Duration) -> Option<Vec<SpanData>> {
+        let deadline = Instant::now() + timeout;
+        let mut spans = self.lock();
+        while spans.len() < count {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            spans = self
+                .shared
+                .arrived
+                .wait_timeout(spans, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Some(spans.clone())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<SpanData>> {
+        self.shared
+            .spans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl SpanSink for MemorySink {
+    fn on_end(&self, span: SpanData) {
+        self.lock().push(span);
+        self.shared.arrived.notify_all();
+    }
+
+    fn wants_record_only(&self) -> bool {
+        self.record_only
+    }
+
+    fn stats(&self) -> SinkStats {
+        let count = self.lock().len() as u64;
+        SinkStats {
+            queued: count,
+            exported: count,
+            ..SinkStats::default()
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Where finished spans go.
+//!
+//! A [`SpanSink`] takes each finished span without blocking. The built-in sinks:
+//!
+//! | sink | for |
+//! |---|---|
+//! | [`MemorySink`] | tests: a snapshot of every span, and waiting until N arrived |
+//! | [`BatchSink`] | production: a bounded queue in front of an [`Exporter`], sent by a background thread |
+//! | [`FanOut`] | several sinks at once |
+//!
+//! [`StdoutExporter`] prints spans (one readable line each, or JSON lines); like every
+//! exporter it runs behind a [`BatchSink`] (`StdoutExporter::pretty().batched()`), so printing
+//! never happens on the request path.
+//!
+//! Spans the sampler marked record-only (not sampled) reach only sinks whose
+//! [`wants_record_only`](SpanSink::wants_record_only) says so, such as a tail sampler;
+//! exporters receive sampled spans only, as the OpenTelemetry specification says.
+
+mod batch;
+mod fanout;
+mod memory;
+mod stdout;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use batch::{BatchConfig, BatchSink};
+pub use fanout::FanOut;
+pub use memory::MemorySink;
+pub use stdout::{StdoutExporter, StdoutFormat};
+
+use crate::span::SpanData;
+
+/// Takes finished spans.
+///
+/// `on_end` runs on the request path: it must return at once, never wait for I/O or a lock
+/// held by I/O. A sink that cannot take a span counts it as dropped.
+pub trait SpanSink: Send + Sync + fmt::Debug + 'static {
+    /// Takes one finished span.
+    fn on_end(&self, span: SpanData);
+
+    /// Whether this sink wants record-only spans (sampled out at the head but recorded, for a
+    /// tail sampler). `false` by default: only sampled spans arrive.
+    fn wants_record_only(&self) -> bool {
+        false
+    }
+
+    /// Sends on everything taken so far, waiting at most `timeout`.
+    fn force_flush(&self, _timeout: Duration) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Flushes and stops, waiting at most `timeout`; spans that arrive later are dropped and
+    /// counted.
+    fn shutdown(&self, _timeout: Duration) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// What happened to the spans this sink took.
+    fn stats(&self) -> SinkStats {
+        SinkStats::default()
+    }
+}
+
+/// Counters of a sink: what was queued, dropped (and why), exported and failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    /// Spans accepted into a queue.
+    pub queued: u64,
+    /// Spans dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Spans that arrived after shutdown.
+    pub dropped_after_shutdown: u64,
+    /// Spans the exporter accepted.
+    pub exported: u64,
+    /// Spans in batches the exporter failed or timed out on.
+    pub export_failed: u64,
+}
+
+impl SinkStats {
+    /// Every span lost, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.dropped_after_shutdown + self.export_failed
+    }
+}
+
+impl std::ops::Add for SinkStats {
+    type Output = SinkStats;
+
+    fn add(self, other: SinkStats) -> SinkStats {
+        SinkStats {
+            queued: self.queued + other.queued,
+            dropped_queue_full: self.dropped_queue_full + other.dropped_queue_full,
+            dropped_after_shutdown: self.dropped_after_shutdown + other.dropped_after_shutdown,
+            exported: self.exported + other.exported,
+            export_failed: self.export_failed + other.export_failed,
+        }
+    }
+}
+
+/// Why a flush or shutdown did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkError {
+    /// The deadline passed first; the work goes on in the background.
+    Timeout(Duration),
+    /// The sink was already shut down.
+    ShutDown,
+    /// Exporting failed.
+    Export(String),
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout(after) => write!(f, "not done within {after:?}"),
+            Self::ShutDown => f.write_str("the sink is shut down"),
+            Self::Export(why) => write!(f, "export failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for SinkError {}
+
+/// A boxed future, as exporters return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why an exporter could not send a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportError(pub String);
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+/// Sends batches of sampled spans somewhere (OTLP, Zipkin, stdout …). Runs behind a
+/// [`BatchSink`], on its background thread, inside a Tokio runtime of that thread's own, so
+/// exporters may use Tokio I/O and timers.
+pub trait Exporter: Send + Sync + fmt::Debug + 'static {
+    /// Sends one batch.
+    fn export<'a>(&'a self, batch: Vec<SpanData>) -> BoxFuture<'a, Result<(), ExportError>>;
+
+    /// Releases resources; called once, after the last batch.
+    fn shutdown(&self) {}
+
+    /// This exporter behind a [`BatchSink`] with the default [`BatchConfig`].
+    fn batched(self) -> BatchSink
+    where
+        Self: Sized,
+    {
+        BatchSink::new(self)
+    }
+}

@@ -1,0 +1,252 @@
+//! The current span, carried across `.await` points, spawned tasks and threads.
+//!
+//! The current span lives in a thread-local. An [`Instrumented`] future owns a [`Context`] and
+//! swaps it into the thread-local around each `poll` of its inner future, then swaps it back
+//! out: a move in and out, no reference counting per poll, and nothing left behind for the
+//! next task the executor runs on that thread. This needs no particular runtime, so it works
+//! on Tokio (multi- or current-thread) and any other executor alike.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::span::{Span, SpanBuilder, SpanRef};
+use crate::context::SpanContext;
+
+thread_local! {
+    static CURRENT: RefCell<Context> = const { RefCell::new(Context { span: SpanRef::NONE }) };
+}
+
+/// What is current for a task or thread: the span new spans become children of.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::{Context, Tracer};
+/// use tracewire::sink::MemorySink;
+///
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().sink(sink.clone()).build();
+/// let parent = tracer.span("parent").start();
+///
+/// let cx = Context::from_span(&parent);
+/// std::thread::spawn(move || {
+///     let _guard = cx.attach();
+///     tracewire::span("on another thread").start().end();
+/// })
+/// .join()
+/// .unwrap();
+/// parent.end();
+///
+/// let spans = sink.spans();
+/// assert_eq!(spans[0].parent_span_id, Some(spans[1].span_context.span_id()));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    span: SpanRef,
+}
+
+impl Context {
+    /// The context current on this thread (in the task being polled).
+    pub fn current() -> Self {
+        CURRENT.with(|current| current.borrow().clone())
+    }
+
+    /// A context whose current span is `span`.
+    pub fn from_span(span: &SpanRef) -> Self {
+        Self { span: span.clone() }
+    }
+
+    /// The current span of this context.
+    pub fn span(&self) -> &SpanRef {
+        &self.span
+    }
+
+    /// Makes this context current on this thread until the guard drops (for synchronous code
+    /// and threads; futures use [`FutureExt::with_context`]).
+    pub fn attach(self) -> ContextGuard {
+        let previous = CURRENT.with(|current| current.replace(self));
+        ContextGuard {
+            previous: Some(previous),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Wraps a closure so that it runs with this context current, e.g. for
+    /// `tokio::task::spawn_blocking(Context::current().wrap(|| …))`.
+    pub fn wrap<T>(self, f: impl FnOnce() -> T) -> impl FnOnce() -> T {
+        move || {
+            let _guard = self.attach();
+            f()
+        }
+    }
+}
+
+/// Restores the previous context when dropped. Not `Send`: it belongs to the thread whose
+/// current context it changed.
+#[must_use = "the context is current only while the guard lives"]
+#[derive(Debug)]
+pub struct ContextGuard {
+    previous: Option<Context>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            CURRENT.with(|current| current.replace(previous));
+        }
+    }
+}
+
+/// The current span's context, if there is a current span.
+pub(crate) fn current_span_context() -> Option<SpanContext> {
+    CURRENT.with(|current| current.borrow().span.span_context().cloned())
+}
+
+/// A child of the current span, started with the current span's tracer: no tracer argument is
+/// needed inside a traced request. With no current span this is a no-op that costs almost
+/// nothing.
+///
+/// ```
+/// use tracewire::Tracer;
+/// use tracewire::sink::MemorySink;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().sink(sink.clone()).build();
+///
+/// async fn query() -> u32 {
+///     // No tracer in hand: a child of whatever span is current.
+///     tracewire::span("postgres.query").attr("db.system.name", "postgresql").in_scope(async { 42 }).await
+/// }
+///
+/// let rows = tracer.span("GET /orders").in_scope(query()).await;
+/// assert_eq!(rows, 42);
+/// let spans = sink.spans();
+/// assert_eq!(spans[0].name, "postgres.query");
+/// assert_eq!(spans[0].parent_span_id, Some(spans[1].span_context.span_id()));
+/// # }
+/// ```
+pub fn span(name: impl Into<std::borrow::Cow<'static, str>>) -> SpanBuilder {
+    let tracer = CURRENT.with(|current| current.borrow().span.tracer().cloned());
+    SpanBuilder::new(tracer, name.into())
+}
+
+pin_project! {
+    /// A future that runs with a context current on every poll, and, when it owns a span,
+    /// ends that span when it completes or is dropped.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Instrumented<F> {
+        #[pin]
+        inner: F,
+        context: Option<Context>,
+        span: Option<Span>,
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        // Swap our context in; the guard swaps it back out even if `poll` panics.
+        let entered = this.context.take().unwrap_or_default();
+        let previous = CURRENT.with(|current| current.replace(entered));
+        let restore = Restore {
+            slot: this.context,
+            previous: Some(previous),
+        };
+        let output = this.inner.poll(cx);
+        drop(restore);
+        if output.is_ready() {
+            // The work is done: end the span now, not when the future is dropped.
+            this.span.take();
+        }
+        output
+    }
+}
+
+struct Restore<'a> {
+    slot: &'a mut Option<Context>,
+    previous: Option<Context>,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            *self.slot = Some(CURRENT.with(|current| current.replace(previous)));
+        }
+    }
+}
+
+/// Carries a context into futures.
+pub trait FutureExt: Future + Sized {
+    /// Runs this future with the context current now (e.g. before `tokio::spawn`).
+    ///
+    /// ```
+    /// use tracewire::FutureExt;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let task = tokio::spawn(async { tracewire::span("background").start().end() }.in_current_span());
+    /// # task.await.unwrap();
+    /// # }
+    /// ```
+    fn in_current_span(self) -> Instrumented<Self> {
+        self.with_context(Context::current())
+    }
+
+    /// Runs this future with `context` current.
+    fn with_context(self, context: Context) -> Instrumented<Self> {
+        Instrumented {
+            inner: self,
+            context: Some(context),
+            span: None,
+        }
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+impl Span {
+    /// Runs `future` with this span current, and ends the span when the future completes (or
+    /// is dropped).
+    pub fn in_scope<F: Future>(self, future: F) -> Instrumented<F> {
+        Instrumented {
+            inner: future,
+            context: Some(Context::from_span(&self)),
+            span: Some(self),
+        }
+    }
+
+    /// Makes this span current on this thread until the guard drops (synchronous code).
+    pub fn enter(&self) -> ContextGuard {
+        Context::from_span(self).attach()
+    }
+}
+
+impl SpanBuilder {
+    /// Starts the span and runs `future` in it; the span ends when the future completes.
+    pub fn in_scope<F: Future>(self, future: F) -> Instrumented<F> {
+        self.start().in_scope(future)
+    }
+}
+
+/// Spawns a Tokio task that runs with the current context (a shorthand for
+/// `tokio::spawn(future.in_current_span())`).
+///
+/// # Panics
+///
+/// Like `tokio::spawn`, when called outside a Tokio runtime.
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future.in_current_span())
+}

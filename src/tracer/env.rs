@@ -1,0 +1,241 @@
+//! Configuring a tracer from the `OTEL_*` environment variables.
+
+use super::TracerBuilder;
+use crate::config::{ConfigWarning, Configured, read_number};
+use crate::context::percent_decode;
+use crate::propagation::CompositePropagator;
+use crate::sampling::Sampler;
+use crate::semconv;
+use crate::sink::BatchConfig;
+use crate::span::{KeyValue, SpanLimits};
+
+const SAMPLERS: &str = "always_on, always_off, traceidratio, parentbased_always_on, \
+                        parentbased_always_off, parentbased_traceidratio";
+
+impl TracerBuilder {
+    /// A builder configured from the environment through `lookup`, as the OpenTelemetry
+    /// environment-variable specification says:
+    ///
+    /// | variable | meaning | default |
+    /// |---|---|---|
+    /// | `OTEL_SDK_DISABLED` | `true` records nothing (context still propagates) | `false` |
+    /// | `OTEL_SERVICE_NAME` | `service.name`, over the one in the next variable | `unknown_service` |
+    /// | `OTEL_RESOURCE_ATTRIBUTES` | `key=value,…`, values percent-decoded | |
+    /// | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_always_on` |
+    /// | `OTEL_TRACES_SAMPLER_ARG` | the ratio for the `traceidratio` samplers, 0 to 1 | `1.0` |
+    /// | `OTEL_PROPAGATORS` | see [`CompositePropagator::from_env`] | `tracecontext,baggage` |
+    /// | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` (over `OTEL_ATTRIBUTE_COUNT_LIMIT`), `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` (over `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`), `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` | [`SpanLimits`] | 128, no length limit |
+    /// | `OTEL_BSP_*` | [`BatchConfig`] for [`exporter`](Self::exporter) | 2048, 512, 5000 ms, 30000 ms |
+    ///
+    /// A bad value never stops the service: enums and numbers are warned about and their
+    /// default used, and booleans are true only for `true`. Each warning names the variable,
+    /// the value and what is accepted; all are logged and returned, and
+    /// [`Configured::strict`] turns them into an error for start-up checks.
+    ///
+    /// ```
+    /// use tracewire::TracerBuilder;
+    ///
+    /// let configured = TracerBuilder::from_env_with(|name| match name {
+    ///     "OTEL_SERVICE_NAME" => Some("checkout".into()),
+    ///     "OTEL_TRACES_SAMPLER" => Some("parentbased_traceidratio".into()),
+    ///     "OTEL_TRACES_SAMPLER_ARG" => Some("1.5".into()),
+    ///     _ => None,
+    /// });
+    /// assert_eq!(configured.warnings[0].variable, "OTEL_TRACES_SAMPLER_ARG");
+    /// let tracer = configured.value.build();
+    /// assert_eq!(tracer.resource().service_name(), "checkout");
+    /// ```
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Configured<Self> {
+        let mut warnings = Vec::new();
+        let mut builder = TracerBuilder {
+            disabled: read_bool(&lookup, &mut warnings, "OTEL_SDK_DISABLED"),
+            ..TracerBuilder::default()
+        };
+        for kv in read_resource_attributes(&lookup, &mut warnings) {
+            builder.resource.set(kv);
+        }
+        if let Some(name) = lookup("OTEL_SERVICE_NAME").filter(|n| !n.trim().is_empty()) {
+            builder.resource.set(KeyValue::new(
+                semconv::SERVICE_NAME,
+                name.trim().to_string(),
+            ));
+        }
+        builder.sampler = read_sampler(&lookup, &mut warnings);
+
+        let (propagator, propagator_warnings) = CompositePropagator::read_env(&lookup);
+        builder.propagator = Box::new(propagator);
+        warnings.extend(propagator_warnings);
+
+        builder.limits = read_limits(&lookup, &mut warnings);
+        let (batch, batch_warnings) = BatchConfig::read_env(&lookup);
+        builder.batch = batch;
+        warnings.extend(batch_warnings);
+
+        Configured::logged(builder, warnings)
+    }
+}
+
+/// A boolean as the spec defines it: only `true` (any case) is true; `false`, empty and unset
+/// are false; anything else is false with a warning.
+fn read_bool(
+    lookup: &impl Fn(&str) -> Option<String>,
+    warnings: &mut Vec<ConfigWarning>,
+    name: &'static str,
+) -> bool {
+    let Some(raw) = lookup(name) else {
+        return false;
+    };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" => true,
+        "false" | "" => false,
+        _ => {
+            warnings.push(ConfigWarning {
+                variable: name,
+                value: raw,
+                message: "expected true or false; using false".into(),
+            });
+            false
+        }
+    }
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs separated by commas, values percent-decoded.
+/// On any malformed pair the whole value is discarded, as the resource SDK spec says.
+fn read_resource_attributes(
+    lookup: &impl Fn(&str) -> Option<String>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Vec<KeyValue> {
+    const NAME: &str = "OTEL_RESOURCE_ATTRIBUTES";
+    let Some(raw) = lookup(NAME).filter(|v| !v.trim().is_empty()) else {
+        return Vec::new();
+    };
+    let mut attributes = Vec::new();
+    for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
+        let parsed = pair
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .filter(|(k, _)| !k.is_empty());
+        match parsed {
+            Some((key, value)) => attributes.push(KeyValue::new(
+                key.to_string(),
+                percent_decode(value.as_bytes()),
+            )),
+            None => {
+                warnings.push(ConfigWarning {
+                    variable: NAME,
+                    value: raw.clone(),
+                    message: format!(
+                        "{pair:?} is not key=value; expected key1=value1,key2=value2 (values \
+                         percent-encoded); the whole variable is ignored"
+                    ),
+                });
+                return Vec::new();
+            }
+        }
+    }
+    attributes
+}
+
+fn read_sampler(
+    lookup: &impl Fn(&str) -> Option<String>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Sampler {
+    let default = || Sampler::parent_based(Sampler::always_on()).into();
+    let name = lookup("OTEL_TRACES_SAMPLER")
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty());
+    let Some(name) = name else {
+        return default();
+    };
+    let ratio = |warnings: &mut Vec<ConfigWarning>| read_ratio(lookup, warnings);
+    match name.as_str() {
+        "always_on" => Sampler::always_on(),
+        "always_off" => Sampler::always_off(),
+        "traceidratio" => Sampler::ratio(ratio(warnings)),
+        "parentbased_always_on" => default(),
+        "parentbased_always_off" => Sampler::parent_based(Sampler::always_off()).into(),
+        "parentbased_traceidratio" => Sampler::parent_based(Sampler::ratio(ratio(warnings))).into(),
+        _ => {
+            let supported_elsewhere = matches!(
+                name.as_str(),
+                "jaeger_remote" | "parentbased_jaeger_remote" | "xray"
+            );
+            warnings.push(ConfigWarning {
+                variable: "OTEL_TRACES_SAMPLER",
+                value: name.clone(),
+                message: format!(
+                    "{}; accepted values: {SAMPLERS}; using parentbased_always_on",
+                    if supported_elsewhere {
+                        "a sampler tracewire does not provide"
+                    } else {
+                        "unknown sampler"
+                    }
+                ),
+            });
+            default()
+        }
+    }
+}
+
+/// `OTEL_TRACES_SAMPLER_ARG` for the ratio samplers: a number from 0 to 1, default 1.0.
+fn read_ratio(lookup: &impl Fn(&str) -> Option<String>, warnings: &mut Vec<ConfigWarning>) -> f64 {
+    const NAME: &str = "OTEL_TRACES_SAMPLER_ARG";
+    let Some(raw) = lookup(NAME).filter(|v| !v.trim().is_empty()) else {
+        return 1.0;
+    };
+    match raw.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => ratio,
+        _ => {
+            warnings.push(ConfigWarning {
+                variable: NAME,
+                value: raw,
+                message: "expected a sampling ratio from 0 to 1; using 1.0".into(),
+            });
+            1.0
+        }
+    }
+}
+
+fn read_limits(
+    lookup: &impl Fn(&str) -> Option<String>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> SpanLimits {
+    let defaults = SpanLimits::default();
+    let mut count = |name: &'static str, default: u32| {
+        read_number(lookup, warnings, name, default.into(), 0).min(u32::MAX.into()) as u32
+    };
+    // The general limits apply where the span-specific ones are not set.
+    let general_count = count("OTEL_ATTRIBUTE_COUNT_LIMIT", defaults.attribute_count);
+    let attribute_count = count("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", general_count);
+    let event_count = count("OTEL_SPAN_EVENT_COUNT_LIMIT", defaults.event_count);
+    let link_count = count("OTEL_SPAN_LINK_COUNT_LIMIT", defaults.link_count);
+    let attributes_per_event = count(
+        "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+        defaults.attributes_per_event,
+    );
+    let attributes_per_link = count(
+        "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+        defaults.attributes_per_link,
+    );
+    let mut length = |name: &'static str, default: Option<u32>| {
+        lookup(name)
+            .filter(|v| !v.trim().is_empty())
+            .map_or(default, |_| {
+                // `u64::MAX` as the default marks "no valid value": keep the fallback then.
+                match read_number(lookup, warnings, name, u64::MAX, 0) {
+                    u64::MAX => default,
+                    value => Some(value.min(u32::MAX.into()) as u32),
+                }
+            })
+    };
+    let general_length = length("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", None);
+    let attribute_value_length = length("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", general_length);
+    SpanLimits {
+        attribute_count,
+        attribute_value_length,
+        event_count,
+        link_count,
+        attributes_per_event,
+        attributes_per_link,
+    }
+}

@@ -1,0 +1,415 @@
+//! The [`Tracer`]: resource, sampler, id generator, propagator and sink, and the live spans it
+//! starts.
+//!
+//! A tracer is a value: build one per service (in code with [`Tracer::builder`] or from the
+//! `OTEL_*` variables with [`Tracer::from_env`]), clone it cheaply into every layer that needs
+//! it, and give tests their own with a [`MemorySink`](crate::sink::MemorySink). No global state
+//! is needed.
+
+mod current;
+mod env;
+mod span;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use current::{Context, ContextGuard, FutureExt, Instrumented, span, spawn};
+pub use span::{Span, SpanBuilder, SpanRef};
+
+use crate::config::Configured;
+use crate::context::SpanContext;
+use crate::id::{IdGenerator, RandomIdGenerator};
+use crate::propagation::{CompositePropagator, Propagator};
+use crate::sampling::{Sampler, SamplingDecision, SamplingParams, ShouldSample};
+use crate::semconv;
+use crate::sink::{BatchConfig, BatchSink, Exporter, SinkError, SinkStats, SpanSink};
+use crate::span::{InstrumentationScope, KeyValue, Resource, SpanData, SpanLimits, Value};
+use span::{Inner, RecordingSpan};
+
+/// Starts spans and sends the finished ones to its sink. Cheap to clone (one `Arc`).
+///
+/// # Example
+///
+/// ```
+/// use tracewire::Tracer;
+/// use tracewire::sampling::Sampler;
+/// use tracewire::sink::MemorySink;
+///
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder()
+///     .service_name("order-service")
+///     .sampler(Sampler::parent_based(Sampler::always_on()))
+///     .sink(sink.clone())
+///     .build();
+///
+/// let span = tracer.span("createOrder").start();
+/// span.end();
+/// assert_eq!(sink.spans()[0].resource.service_name(), "order-service");
+/// assert_eq!(tracer.stats().spans_ended, 1);
+/// ```
+#[derive(Clone)]
+pub struct Tracer {
+    inner: Arc<TracerInner>,
+}
+
+struct TracerInner {
+    resource: Arc<Resource>,
+    scope: Arc<InstrumentationScope>,
+    sampler: Sampler,
+    ids: Box<dyn IdGenerator>,
+    propagator: Box<dyn Propagator>,
+    sink: Arc<dyn SpanSink>,
+    sink_wants_record_only: bool,
+    limits: SpanLimits,
+    disabled: bool,
+    clock: Clock,
+    counters: Counters,
+}
+
+/// What a tracer has done: spans started, ended, sampled out, and what its sink did with them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TracerStats {
+    /// Recording spans started.
+    pub spans_started: u64,
+    /// Recording spans ended.
+    pub spans_ended: u64,
+    /// Spans the sampler dropped (not recorded; their context still propagates).
+    pub sampled_out: u64,
+    /// The sink's counters: queued, dropped and why, exported, failed.
+    pub sink: SinkStats,
+}
+
+#[derive(Default)]
+struct Counters {
+    started: AtomicU64,
+    ended: AtomicU64,
+    sampled_out: AtomicU64,
+}
+
+/// Wall-clock time derived from one monotonic clock read: the anchor pairs an `Instant` with
+/// the Unix time at tracer creation, so a span pays for one clock read at start and one at end.
+struct Clock {
+    anchor: Instant,
+    anchor_unix_nanos: u64,
+}
+
+impl Clock {
+    fn new() -> Self {
+        let anchor_unix_nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Self {
+            anchor: Instant::now(),
+            anchor_unix_nanos,
+        }
+    }
+
+    fn unix_nanos(&self, at: Instant) -> u64 {
+        match at.checked_duration_since(self.anchor) {
+            Some(after) => self.anchor_unix_nanos + after.as_nanos() as u64,
+            None => self
+                .anchor_unix_nanos
+                .saturating_sub(self.anchor.duration_since(at).as_nanos() as u64),
+        }
+    }
+}
+
+impl Tracer {
+    /// A builder with the defaults: parent-based always-on sampling, random ids,
+    /// `tracecontext,baggage` propagation, no sink (spans are counted and discarded).
+    pub fn builder() -> TracerBuilder {
+        TracerBuilder::default()
+    }
+
+    /// A builder configured from the `OTEL_*` environment variables (see
+    /// [`TracerBuilder::from_env_with`] for the list). Bad values are warned about and
+    /// replaced by their defaults; call [`Configured::strict`] to refuse them instead.
+    pub fn from_env() -> Configured<TracerBuilder> {
+        TracerBuilder::from_env_with(crate::config::process_env)
+    }
+
+    /// Starts building a span; by default it is a child of the current span.
+    pub fn span(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder {
+        SpanBuilder::new(Some(self.clone()), name.into())
+    }
+
+    /// The propagator services using this tracer read and write headers with.
+    pub fn propagator(&self) -> &dyn Propagator {
+        self.inner.propagator.as_ref()
+    }
+
+    /// The resource (`service.name` …) on every span.
+    pub fn resource(&self) -> &Resource {
+        &self.inner.resource
+    }
+
+    /// Whether tracing is disabled (`OTEL_SDK_DISABLED=true`): spans are not recorded, and
+    /// incoming context passes downstream unchanged.
+    pub fn is_disabled(&self) -> bool {
+        self.inner.disabled
+    }
+
+    /// The counters of this tracer and its sink.
+    pub fn stats(&self) -> TracerStats {
+        let c = &self.inner.counters;
+        TracerStats {
+            spans_started: c.started.load(Ordering::Relaxed),
+            spans_ended: c.ended.load(Ordering::Relaxed),
+            sampled_out: c.sampled_out.load(Ordering::Relaxed),
+            sink: self.inner.sink.stats(),
+        }
+    }
+
+    /// Sends on every finished span, waiting at most `timeout`.
+    pub fn force_flush(&self, timeout: Duration) -> Result<(), SinkError> {
+        self.inner.sink.force_flush(timeout)
+    }
+
+    /// Flushes and stops the sink, waiting at most `timeout`.
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), SinkError> {
+        self.inner.sink.shutdown(timeout)
+    }
+
+    pub(crate) fn limits(&self) -> &SpanLimits {
+        &self.inner.limits
+    }
+
+    pub(crate) fn now_unix_nanos(&self) -> u64 {
+        self.inner.clock.unix_nanos(Instant::now())
+    }
+
+    pub(crate) fn unix_nanos(&self, at: Instant) -> u64 {
+        self.inner.clock.unix_nanos(at)
+    }
+
+    pub(crate) fn resource_arc(&self) -> Arc<Resource> {
+        self.inner.resource.clone()
+    }
+
+    pub(crate) fn scope_arc(&self) -> Arc<InstrumentationScope> {
+        self.inner.scope.clone()
+    }
+
+    /// Decides, then starts a recording span or returns a context-only one.
+    fn start_span(&self, mut builder: SpanBuilder) -> Span {
+        let inner = &self.inner;
+        let parent = builder.resolve_parent();
+        if inner.disabled {
+            // OTEL_SDK_DISABLED: pass the incoming context on unchanged, record nothing.
+            return Span::from_inner(match parent {
+                Some(context) => Inner::NonRecording {
+                    tracer: self.clone(),
+                    context,
+                },
+                None => Inner::None,
+            });
+        }
+        let trace_id = parent
+            .as_ref()
+            .map_or_else(|| inner.ids.new_trace_id(), SpanContext::trace_id);
+        let result = inner.sampler.should_sample(&SamplingParams {
+            parent: parent.as_ref(),
+            trace_id,
+            name: &builder.name,
+            kind: builder.kind,
+            attributes: &builder.attributes,
+            links: &builder.links,
+        });
+        let sampled = result.decision.is_sampled();
+        // §3.2.2.5.2: a trace keeps the random flag it arrived with; new traces set it when
+        // the id generator makes random ids.
+        let random = parent.as_ref().map_or_else(
+            || inner.ids.trace_ids_are_random(),
+            |p| p.flags().is_random(),
+        );
+        let flags = crate::TraceFlags::NONE
+            .with_sampled(sampled)
+            .with_random(random);
+        let debug = sampled && parent.as_ref().is_some_and(SpanContext::is_debug);
+        let context = SpanContext::new(trace_id, inner.ids.new_span_id(), flags)
+            .with_state(result.trace_state)
+            .with_debug(debug);
+
+        if result.decision == SamplingDecision::Drop {
+            inner.counters.sampled_out.fetch_add(1, Ordering::Relaxed);
+            return Span::from_inner(Inner::NonRecording {
+                tracer: self.clone(),
+                context,
+            });
+        }
+        inner.counters.started.fetch_add(1, Ordering::Relaxed);
+        let record = span::new_record(&mut builder, &inner.limits);
+        let recording =
+            RecordingSpan::new(self.clone(), context, parent.as_ref(), builder.kind, record);
+        Span::from_inner(Inner::Recording(Arc::new(recording)))
+    }
+
+    /// Hands a finished span to the sink: sampled spans always, record-only spans only when
+    /// the sink asks for them.
+    pub(crate) fn finish(&self, span: SpanData) {
+        let inner = &self.inner;
+        inner.counters.ended.fetch_add(1, Ordering::Relaxed);
+        if span.span_context.flags().is_sampled() || inner.sink_wants_record_only {
+            inner.sink.on_end(span);
+        }
+    }
+}
+
+impl fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracer")
+            .field("service", &self.inner.resource.service_name())
+            .field("sampler", &self.inner.sampler)
+            .field("sink", &self.inner.sink)
+            .field("disabled", &self.inner.disabled)
+            .finish()
+    }
+}
+
+/// Builds a [`Tracer`].
+#[must_use = "call build() to get a tracer"]
+pub struct TracerBuilder {
+    resource: Resource,
+    scope: InstrumentationScope,
+    sampler: Sampler,
+    ids: Box<dyn IdGenerator>,
+    propagator: Box<dyn Propagator>,
+    sink: Option<Arc<dyn SpanSink>>,
+    limits: SpanLimits,
+    batch: BatchConfig,
+    disabled: bool,
+}
+
+impl Default for TracerBuilder {
+    fn default() -> Self {
+        Self {
+            resource: Resource::new([
+                KeyValue::new(semconv::TELEMETRY_SDK_NAME, "tracewire"),
+                KeyValue::new(semconv::TELEMETRY_SDK_LANGUAGE, "rust"),
+                KeyValue::new(semconv::TELEMETRY_SDK_VERSION, env!("CARGO_PKG_VERSION")),
+            ]),
+            scope: InstrumentationScope::default(),
+            sampler: Sampler::parent_based(Sampler::always_on()).into(),
+            ids: Box::new(RandomIdGenerator),
+            propagator: Box::new(CompositePropagator::default()),
+            sink: None,
+            limits: SpanLimits::default(),
+            batch: BatchConfig::default(),
+            disabled: false,
+        }
+    }
+}
+
+impl TracerBuilder {
+    /// `service.name`.
+    pub fn service_name(self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.resource_attribute(semconv::SERVICE_NAME, Value::String(name.into()))
+    }
+
+    /// `service.version`.
+    pub fn service_version(self, version: impl Into<Cow<'static, str>>) -> Self {
+        self.resource_attribute(semconv::SERVICE_VERSION, Value::String(version.into()))
+    }
+
+    /// `deployment.environment.name`.
+    pub fn deployment_environment(self, environment: impl Into<Cow<'static, str>>) -> Self {
+        self.resource_attribute(
+            semconv::DEPLOYMENT_ENVIRONMENT_NAME,
+            Value::String(environment.into()),
+        )
+    }
+
+    /// Any resource attribute.
+    pub fn resource_attribute(
+        mut self,
+        key: impl Into<Cow<'static, str>>,
+        value: impl Into<Value>,
+    ) -> Self {
+        self.resource.set(KeyValue::new(key, value));
+        self
+    }
+
+    /// The head sampler (default: parent-based always-on).
+    pub fn sampler(mut self, sampler: impl Into<Sampler>) -> Self {
+        self.sampler = sampler.into();
+        self
+    }
+
+    /// The id generator (default: random).
+    pub fn id_generator(mut self, ids: impl IdGenerator) -> Self {
+        self.ids = Box::new(ids);
+        self
+    }
+
+    /// The propagator (default: `tracecontext,baggage`).
+    pub fn propagator(mut self, propagator: impl Propagator) -> Self {
+        self.propagator = Box::new(propagator);
+        self
+    }
+
+    /// Where finished spans go.
+    pub fn sink(mut self, sink: impl SpanSink) -> Self {
+        self.sink = Some(Arc::new(sink));
+        self
+    }
+
+    /// Sends finished spans to `exporter` through a [`BatchSink`] with this builder's batch
+    /// configuration (from `OTEL_BSP_*` when built by [`Tracer::from_env`]).
+    pub fn exporter(self, exporter: impl Exporter) -> Self {
+        let batch = self.batch;
+        self.sink(BatchSink::with_config(exporter, batch))
+    }
+
+    /// The batch configuration [`exporter`](Self::exporter) uses.
+    pub fn batch_config(mut self, config: BatchConfig) -> Self {
+        self.batch = config;
+        self
+    }
+
+    /// The span limits.
+    pub fn span_limits(mut self, limits: SpanLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Disables recording (as `OTEL_SDK_DISABLED=true`): incoming context still passes
+    /// downstream.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// The tracer.
+    pub fn build(self) -> Tracer {
+        let sink = self.sink.unwrap_or_else(|| {
+            log::warn!("tracewire: no sink configured; finished spans are counted and discarded");
+            Arc::new(Discard)
+        });
+        Tracer {
+            inner: Arc::new(TracerInner {
+                resource: Arc::new(self.resource),
+                scope: Arc::new(self.scope),
+                sampler: self.sampler,
+                ids: self.ids,
+                propagator: self.propagator,
+                sink_wants_record_only: sink.wants_record_only(),
+                sink,
+                limits: self.limits,
+                disabled: self.disabled,
+                clock: Clock::new(),
+                counters: Counters::default(),
+            }),
+        }
+    }
+}
+
+/// The sink of a tracer built without one.
+#[derive(Debug)]
+struct Discard;
+
+impl SpanSink for Discard {
+    fn on_end(&self, _span: SpanData) {}
+}

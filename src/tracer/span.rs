@@ -1,0 +1,460 @@
+//! Live spans: starting them, recording into them, ending them.
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use super::Tracer;
+use super::current;
+use crate::context::SpanContext;
+use crate::id::SpanId;
+use crate::semconv;
+use crate::span::{Event, KeyValue, Link, SpanData, SpanKind, Status, Value};
+
+/// A live span: it records attributes, events and status until it ends, on
+/// [`end`](Span::end) or when dropped, once.
+///
+/// A span that the sampler dropped holds only its context (so that it still propagates the
+/// trace downstream with the `sampled` flag unset): creating, using and ending it allocates
+/// nothing and reads no clock. Everything a span can record is on [`SpanRef`], which `Span`
+/// dereferences to.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::Tracer;
+/// use tracewire::sink::MemorySink;
+/// use tracewire::span::SpanKind;
+///
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().service_name("orders").sink(sink.clone()).build();
+///
+/// let span = tracer.span("POST /orders").kind(SpanKind::Server).attr("http.request.method", "POST").start();
+/// span.set_attribute("http.response.status_code", 201_i64);
+/// span.end();
+///
+/// assert_eq!(sink.spans()[0].name, "POST /orders");
+/// ```
+#[must_use = "a span ends when it is dropped"]
+pub struct Span {
+    handle: SpanRef,
+}
+
+/// A handle to a live span that does not own it: record into the span from anywhere (the
+/// current span of a handler, another task), while its owner decides when it ends.
+/// Recording into a span that has ended does nothing.
+#[derive(Clone, Default)]
+pub struct SpanRef {
+    inner: Inner,
+}
+
+#[derive(Clone, Default)]
+pub(crate) enum Inner {
+    /// No span: no tracer in scope, or tracing disabled without an incoming context.
+    #[default]
+    None,
+    /// Sampled out (or tracing disabled): the context travels on, nothing is recorded.
+    NonRecording {
+        tracer: Tracer,
+        context: SpanContext,
+    },
+    Recording(Arc<RecordingSpan>),
+}
+
+pub(crate) struct RecordingSpan {
+    tracer: Tracer,
+    context: SpanContext,
+    parent_span_id: Option<SpanId>,
+    parent_is_remote: bool,
+    kind: SpanKind,
+    start: Instant,
+    /// `None` once the span has ended.
+    record: Mutex<Option<Record>>,
+}
+
+/// What a recording span collects until it ends.
+pub(crate) struct Record {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) dropped_attributes: u32,
+    pub(crate) events: Vec<Event>,
+    pub(crate) dropped_events: u32,
+    pub(crate) links: Vec<Link>,
+    pub(crate) dropped_links: u32,
+    pub(crate) status: Status,
+}
+
+impl Span {
+    /// A span that records nothing and propagates nothing.
+    pub fn none() -> Self {
+        Self {
+            handle: SpanRef::default(),
+        }
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        Self {
+            handle: SpanRef { inner },
+        }
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {
+        drop(self);
+    }
+
+    /// A handle to this span that does not own it.
+    pub fn handle(&self) -> SpanRef {
+        self.handle.clone()
+    }
+}
+
+impl std::ops::Deref for Span {
+    type Target = SpanRef;
+
+    fn deref(&self) -> &SpanRef {
+        &self.handle
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if let Inner::Recording(span) = &self.handle.inner {
+            span.end();
+        }
+    }
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.handle.fmt(f)
+    }
+}
+
+impl fmt::Debug for SpanRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            Inner::None => f.write_str("SpanRef(none)"),
+            Inner::NonRecording { context, .. } => write!(f, "SpanRef(non-recording {context:?})"),
+            Inner::Recording(span) => write!(f, "SpanRef(recording {:?})", span.context),
+        }
+    }
+}
+
+impl SpanRef {
+    /// No span.
+    pub(crate) const NONE: SpanRef = SpanRef { inner: Inner::None };
+
+    /// The span's context (ids, flags, trace state); `None` for no span.
+    pub fn span_context(&self) -> Option<&SpanContext> {
+        match &self.inner {
+            Inner::None => None,
+            Inner::NonRecording { context, .. } => Some(context),
+            Inner::Recording(span) => Some(&span.context),
+        }
+    }
+
+    /// Whether the span records what is set on it. Check it before computing an expensive
+    /// attribute value.
+    pub fn is_recording(&self) -> bool {
+        matches!(self.inner, Inner::Recording(_))
+    }
+
+    /// The tracer that started the span.
+    pub(crate) fn tracer(&self) -> Option<&Tracer> {
+        match &self.inner {
+            Inner::None => None,
+            Inner::NonRecording { tracer, .. } => Some(tracer),
+            Inner::Recording(span) => Some(&span.tracer),
+        }
+    }
+
+    /// Starts building a child of this span with the same tracer.
+    pub fn child(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder {
+        let mut builder = SpanBuilder::new(self.tracer().cloned(), name.into());
+        builder.parent = ParentChoice::Explicit(self.span_context().cloned());
+        builder
+    }
+
+    /// Sets an attribute (replacing an earlier value of the key), within the span limits.
+    pub fn set_attribute(&self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+        if let Inner::Recording(span) = &self.inner {
+            span.with_record(|record, limits| {
+                limits.set_attribute(
+                    &mut record.attributes,
+                    &mut record.dropped_attributes,
+                    limits.attribute_count,
+                    KeyValue::new(key, value),
+                );
+            });
+        }
+    }
+
+    /// Adds a timestamped event.
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        if let Inner::Recording(span) = &self.inner {
+            let time_unix_nanos = span.tracer.now_unix_nanos();
+            span.with_record(|record, limits| {
+                if record.events.len() >= limits.event_count as usize {
+                    record.dropped_events = record.dropped_events.saturating_add(1);
+                    return;
+                }
+                let (attributes, dropped_attributes) =
+                    limits.limit_attributes(attributes, limits.attributes_per_event);
+                record.events.push(Event {
+                    name: name.into(),
+                    time_unix_nanos,
+                    attributes,
+                    dropped_attributes,
+                });
+            });
+        }
+    }
+
+    /// Records an error the way Jaeger and Tempo display it: an `exception` event with
+    /// `exception.type` and `exception.message`, and error status with the message.
+    ///
+    /// ```
+    /// # let sink = tracewire::sink::MemorySink::new();
+    /// # let tracer = tracewire::Tracer::builder().sink(sink.clone()).build();
+    /// let span = tracer.span("read config").start();
+    /// let error = std::fs::read("/nonexistent").unwrap_err();
+    /// span.record_error(&error);
+    /// # span.end();
+    /// # assert!(matches!(sink.spans()[0].status, tracewire::span::Status::Error { .. }));
+    /// ```
+    pub fn record_error(&self, error: &(dyn Error + 'static)) {
+        if !self.is_recording() {
+            return;
+        }
+        let message = error.to_string();
+        self.add_event(
+            semconv::EXCEPTION_EVENT,
+            vec![
+                KeyValue::new(semconv::EXCEPTION_TYPE, error_type_name(error)),
+                KeyValue::new(semconv::EXCEPTION_MESSAGE, message.clone()),
+            ],
+        );
+        self.set_status(Status::Error {
+            message: message.into(),
+        });
+    }
+
+    /// Sets the status. Per OpenTelemetry, `Ok` is final and `Unset` never overrides.
+    pub fn set_status(&self, status: Status) {
+        if let Inner::Recording(span) = &self.inner {
+            span.with_record(|record, _| match (&record.status, &status) {
+                (Status::Ok, _) | (_, Status::Unset) => {}
+                _ => record.status = status,
+            });
+        }
+    }
+
+    /// Renames the span (e.g. once the matched route is known).
+    pub fn update_name(&self, name: impl Into<Cow<'static, str>>) {
+        if let Inner::Recording(span) = &self.inner {
+            span.with_record(|record, _| record.name = name.into());
+        }
+    }
+
+    /// Adds a link to another span.
+    pub fn add_link(&self, link: Link) {
+        if let Inner::Recording(span) = &self.inner {
+            span.with_record(|record, limits| push_link(record, limits, link));
+        }
+    }
+}
+
+/// The type name of an error for `exception.type`: the `Debug` form up to its first
+/// parenthesis or brace (`Os`, `ParseIntError`), which names the variant or type without the
+/// data, as far as that can be known without the concrete type.
+fn error_type_name(error: &(dyn Error + 'static)) -> String {
+    let debug = format!("{error:?}");
+    let end = debug
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+        .unwrap_or(debug.len());
+    match &debug[..end] {
+        "" => "error".to_string(),
+        name => name.to_string(),
+    }
+}
+
+fn push_link(record: &mut Record, limits: &crate::span::SpanLimits, mut link: Link) {
+    if record.links.len() >= limits.link_count as usize {
+        record.dropped_links = record.dropped_links.saturating_add(1);
+        return;
+    }
+    let attributes = std::mem::take(&mut link.attributes);
+    let (attributes, dropped) = limits.limit_attributes(attributes, limits.attributes_per_link);
+    link.attributes = attributes;
+    link.dropped_attributes += dropped;
+    record.links.push(link);
+}
+
+impl RecordingSpan {
+    pub(crate) fn new(
+        tracer: Tracer,
+        context: SpanContext,
+        parent: Option<&SpanContext>,
+        kind: SpanKind,
+        record: Record,
+    ) -> Self {
+        Self {
+            tracer,
+            context,
+            parent_span_id: parent.map(SpanContext::span_id),
+            parent_is_remote: parent.is_some_and(SpanContext::is_remote),
+            kind,
+            start: Instant::now(),
+            record: Mutex::new(Some(record)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Record>> {
+        self.record.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn with_record(&self, f: impl FnOnce(&mut Record, &crate::span::SpanLimits)) {
+        if let Some(record) = self.lock().as_mut() {
+            f(record, self.tracer.limits());
+        }
+    }
+
+    /// Ends the span once: later calls find the record gone.
+    fn end(&self) {
+        let Some(record) = self.lock().take() else {
+            return;
+        };
+        let elapsed = self.start.elapsed().as_nanos() as u64;
+        let start_unix_nanos = self.tracer.unix_nanos(self.start);
+        let data = SpanData {
+            name: record.name,
+            kind: self.kind,
+            span_context: self.context.clone(),
+            parent_span_id: self.parent_span_id,
+            parent_is_remote: self.parent_is_remote,
+            start_unix_nanos,
+            end_unix_nanos: start_unix_nanos + elapsed,
+            attributes: record.attributes,
+            dropped_attributes: record.dropped_attributes,
+            events: record.events,
+            dropped_events: record.dropped_events,
+            links: record.links,
+            dropped_links: record.dropped_links,
+            status: record.status,
+            resource: self.tracer.resource_arc(),
+            scope: self.tracer.scope_arc(),
+        };
+        self.tracer.finish(data);
+    }
+}
+
+/// Which span a new span is the child of.
+pub(crate) enum ParentChoice {
+    /// The current span of this task or thread, if any.
+    Current,
+    /// This context (`None`: a new trace).
+    Explicit(Option<SpanContext>),
+}
+
+/// Builds a span: name, kind, parent, attributes and links known at start (the sampler sees
+/// them), then [`start`](SpanBuilder::start).
+///
+/// Made by [`Tracer::span`], [`tracewire::span`](crate::span) (a child of the current span)
+/// and [`SpanRef::child`].
+#[must_use = "a span builder does nothing until started"]
+pub struct SpanBuilder {
+    pub(crate) tracer: Option<Tracer>,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    pub(crate) parent: ParentChoice,
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) links: Vec<Link>,
+}
+
+impl SpanBuilder {
+    pub(crate) fn new(tracer: Option<Tracer>, name: Cow<'static, str>) -> Self {
+        Self {
+            tracer,
+            name,
+            kind: SpanKind::Internal,
+            parent: ParentChoice::Current,
+            attributes: Vec::new(),
+            links: Vec::new(),
+        }
+    }
+
+    /// The span kind (internal by default).
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The parent: an incoming request's context, or `None` to start a new trace. Without
+    /// this the parent is the current span.
+    pub fn parent(mut self, parent: Option<&SpanContext>) -> Self {
+        self.parent = ParentChoice::Explicit(parent.cloned());
+        self
+    }
+
+    /// Adds an attribute known at start; samplers see it.
+    pub fn attr(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
+        self.attributes.push(KeyValue::new(key, value));
+        self
+    }
+
+    /// Adds attributes known at start.
+    pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
+        self.attributes.extend(attributes);
+        self
+    }
+
+    /// Adds a link known at start.
+    pub fn link(mut self, link: Link) -> Self {
+        self.links.push(link);
+        self
+    }
+
+    /// Starts the span.
+    pub fn start(self) -> Span {
+        match self.tracer.clone() {
+            Some(tracer) => tracer.start_span(self),
+            None => Span::none(),
+        }
+    }
+
+    /// The parent context this builder resolves to now.
+    pub(crate) fn resolve_parent(&mut self) -> Option<SpanContext> {
+        match &mut self.parent {
+            ParentChoice::Explicit(parent) => parent.take(),
+            ParentChoice::Current => current::current_span_context(),
+        }
+    }
+}
+
+pub(crate) fn new_record(builder: &mut SpanBuilder, limits: &crate::span::SpanLimits) -> Record {
+    let mut record = Record {
+        name: std::mem::take(&mut builder.name),
+        attributes: Vec::with_capacity(builder.attributes.len()),
+        dropped_attributes: 0,
+        events: Vec::new(),
+        dropped_events: 0,
+        links: Vec::new(),
+        dropped_links: 0,
+        status: Status::Unset,
+    };
+    for kv in builder.attributes.drain(..) {
+        limits.set_attribute(
+            &mut record.attributes,
+            &mut record.dropped_attributes,
+            limits.attribute_count,
+            kv,
+        );
+    }
+    for link in builder.links.drain(..) {
+        push_link(&mut record, limits, link);
+    }
+    record
+}
