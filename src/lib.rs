@@ -1,46 +1,72 @@
 //! Distributed tracing for the Tower ecosystem.
 //!
 //! tracewire follows one request through many services as a tree of timed spans that share a
-//! trace id. This release holds the foundation every other part stands on: the trace context
-//! model and the propagation formats a Rust service meets in the wild.
+//! trace id. This release holds the foundation and the core: the trace context and every
+//! propagation format a Rust service meets in the wild, spans, the current span across
+//! `.await`, head sampling, and sinks. Tower layers for HTTP and gRPC servers and clients, and
+//! OTLP/Zipkin exporters, build on it next.
 //!
 //! # The flow of one request
 //!
 //! ```text
 //! incoming request ──► extract (Propagator: traceparent, tracestate, baggage, b3, jaeger, x-ray)
-//!                      │  → PropagationContext { span_context, baggage }
-//!                      │ child context (same trace id and flags, new span id)
+//!                      │ sample  (Sampler: parent-based, ratio, consistent probability, rate limit, rules)
+//!                      │ start a span (Tracer), make it current for the handler's future
 //!                      ▼
+//! handler ── tracewire::span("db.query") … child spans of the current span, no tracer in hand
+//!                      │
 //! outgoing call ◄───── inject (same propagators; stale headers replaced)
+//!                      │
+//! span ends ─► SpanSink (memory | fan-out | batch ─► Exporter: stdout, later OTLP/Zipkin)
 //! ```
-//!
-//! Later parts (see the design in the repository) add spans, the current context across
-//! `.await`, samplers, sinks, Tower layers for servers and clients, and exporters; each builds
-//! on the types here.
 //!
 //! # Parts
 //!
-//! | module | owns |
-//! |---|---|
-//! | [`id`] | [`TraceId`], [`SpanId`], per-thread random generation |
-//! | [`context`] | [`SpanContext`], [`TraceFlags`], [`TraceState`], [`Baggage`] |
-//! | [`propagation`] | the [`Propagator`](propagation::Propagator) trait and every format, `OTEL_PROPAGATORS` |
-//! | [`config`] | warnings and strict mode for `OTEL_*` configuration |
+//! Each part is a module; a lower one never imports a higher one.
+//!
+//! | module | owns | depends on |
+//! |---|---|---|
+//! | [`id`] | [`TraceId`], [`SpanId`], per-thread random generation, [`IdGenerator`](id::IdGenerator) | — |
+//! | [`context`] | [`SpanContext`], [`TraceFlags`], [`TraceState`], [`Baggage`] | id |
+//! | [`config`] | `OTEL_*` warnings and strict mode | — |
+//! | [`propagation`] | the [`Propagator`](propagation::Propagator) trait, every format, `OTEL_PROPAGATORS` | context |
+//! | [`semconv`], [`span`] | semantic-convention keys; the span data model: attributes, events, links, status, limits, [`SpanData`](span::SpanData) | context |
+//! | [`sampling`] | the [`ShouldSample`](sampling::ShouldSample) trait and the built-in samplers | context, span |
+//! | [`sink`] | the [`SpanSink`](sink::SpanSink) and [`Exporter`](sink::Exporter) traits; memory, fan-out, batch sinks; stdout exporter | span |
+//! | [`tracer`] | [`Tracer`] and its builder and `OTEL_*` configuration, live [`Span`]s, the current [`Context`] across `.await`, tasks and threads | all above |
 //!
 //! # Example
 //!
 //! ```
-//! use http::HeaderMap;
-//! use tracewire::propagation::{CompositePropagator, Propagator};
+//! use std::time::Duration;
+//! use tracewire::Tracer;
+//! use tracewire::sampling::Sampler;
+//! use tracewire::sink::MemorySink;
 //!
-//! let propagator = CompositePropagator::from_env().value; // tracecontext,baggage unless set
-//! let mut incoming = HeaderMap::new();
-//! incoming.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let sink = MemorySink::new();
+//! let tracer = Tracer::builder()
+//!     .service_name("order-service")
+//!     .sampler(Sampler::parent_based(Sampler::ratio(1.0)))
+//!     .sink(sink.clone())
+//!     .build();
 //!
-//! let cx = propagator.extract(&incoming);
-//! let mut outgoing = HeaderMap::new();
-//! propagator.inject(&cx.child(), &mut outgoing);
-//! assert!(outgoing["traceparent"].to_str().unwrap().contains("4bf92f3577b34da6a3ce929d0e0e4736"));
+//! // A request: its span is current inside the handler's future.
+//! let incoming = http::HeaderMap::new();
+//! let parent = tracer.propagator().extract(&incoming);
+//! tracer
+//!     .span("POST /orders")
+//!     .parent(parent.span_context.as_ref())
+//!     .in_scope(async {
+//!         // Deep inside the handler: a child span, no tracer needed.
+//!         tracewire::span("postgres.query").in_scope(async {}).await;
+//!     })
+//!     .await;
+//!
+//! let spans = sink.wait_for(2, Duration::from_secs(1)).unwrap();
+//! assert_eq!(spans[0].parent_span_id, Some(spans[1].span_context.span_id()));
+//! # }
 //! ```
 
 #![deny(missing_docs, unsafe_code)]

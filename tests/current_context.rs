@@ -9,7 +9,10 @@ use tracewire::{Context, FutureExt, Tracer};
 
 fn tracer() -> (Tracer, MemorySink) {
     let sink = MemorySink::new();
-    let tracer = Tracer::builder().service_name("test").sink(sink.clone()).build();
+    let tracer = Tracer::builder()
+        .service_name("test")
+        .sink(sink.clone())
+        .build();
     (tracer, sink)
 }
 
@@ -40,7 +43,10 @@ async fn thousand_interleaved_tasks_keep_their_parents() {
         tasks.push(tokio::spawn(async {
             tokio::task::yield_now().await;
             let orphan = tracewire::span("orphan").start();
-            assert!(orphan.span_context().is_none(), "a context leaked into another task");
+            assert!(
+                orphan.span_context().is_none(),
+                "a context leaked into another task"
+            );
         }));
     }
     for task in tasks {
@@ -65,7 +71,10 @@ async fn thousand_interleaved_tasks_keep_their_parents() {
         };
         let parent = parents[i];
         assert_eq!(child.parent_span_id, Some(parent.span_context.span_id()));
-        assert_eq!(child.span_context.trace_id(), parent.span_context.trace_id());
+        assert_eq!(
+            child.span_context.trace_id(),
+            parent.span_context.trace_id()
+        );
         assert!(!child.parent_is_remote);
     }
 }
@@ -108,9 +117,11 @@ async fn spawned_tasks_blocking_work_and_threads_inherit_the_context() {
             })
             .await
             .unwrap();
-            tokio::spawn(async { tracewire::span("in_current_span").start().end() }.in_current_span())
-                .await
-                .unwrap();
+            tokio::spawn(
+                async { tracewire::span("in_current_span").start().end() }.in_current_span(),
+            )
+            .await
+            .unwrap();
             tokio::task::spawn_blocking(Context::current().wrap(|| {
                 tracewire::span("blocking").start().end();
             }))
@@ -124,15 +135,21 @@ async fn spawned_tasks_blocking_work_and_threads_inherit_the_context() {
             .join()
             .unwrap();
             // Without carrying the context, a spawned task starts with none.
-            tokio::spawn(async { assert!(tracewire::span("bare").start().span_context().is_none()) })
-                .await
-                .unwrap();
+            tokio::spawn(async {
+                assert!(tracewire::span("bare").start().span_context().is_none())
+            })
+            .await
+            .unwrap();
         })
         .await;
     let spans = sink.wait_for(5, Duration::from_secs(5)).unwrap();
     let request = by_name(&spans, "request")[0].span_context.span_id();
     for name in ["spawned", "in_current_span", "blocking", "thread"] {
-        assert_eq!(by_name(&spans, name)[0].parent_span_id, Some(request), "{name}");
+        assert_eq!(
+            by_name(&spans, name)[0].parent_span_id,
+            Some(request),
+            "{name}"
+        );
     }
 }
 
@@ -152,7 +169,9 @@ async fn span_ends_when_its_future_completes_and_times_the_whole_future() {
     assert!(spans[0].duration_nanos() >= 50_000_000);
 
     // Dropping the future before it completes ends the span too.
-    let pending = tracer.span("cancelled").in_scope(std::future::pending::<()>());
+    let pending = tracer
+        .span("cancelled")
+        .in_scope(std::future::pending::<()>());
     drop(pending);
     assert_eq!(sink.spans().len(), 2);
 }

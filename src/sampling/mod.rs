@@ -2,10 +2,34 @@
 //! `sampled` flag sent downstream is set.
 //!
 //! A sampler implements [`ShouldSample`]; [`Sampler`] is the cheap-to-clone handle the tracer
-//! holds, with constructors for every built-in sampler.
+//! holds, with constructors for every built-in sampler:
+//!
+//! | constructor | sampler | decides by |
+//! |---|---|---|
+//! | [`Sampler::always_on`], [`Sampler::always_off`] | [`AlwaysOn`], [`AlwaysOff`] | nothing |
+//! | [`Sampler::ratio`] | [`TraceIdRatio`] | trace id, as the OpenTelemetry Rust and Go SDKs |
+//! | [`Sampler::consistent_probability`] | [`ConsistentProbability`] | `rv` or trace id vs. `th` |
+//! | [`Sampler::parent_based`] | [`ParentBased`] | the parent's decision |
+//! | [`Sampler::rate_limited`] | [`RateLimited`] | a token bucket |
+//! | [`Sampler::rules`] | [`RuleBased`] | span name, kind and attributes |
+//! | [`Sampler::always_record`] | [`AlwaysRecord`] | another sampler, recording everything |
+
+mod always_record;
+mod consistent;
+mod parent_based;
+mod rate_limited;
+mod ratio;
+mod rules;
 
 use std::fmt;
 use std::sync::Arc;
+
+pub use always_record::AlwaysRecord;
+pub use consistent::{ConsistentProbability, erase_threshold};
+pub use parent_based::ParentBased;
+pub use rate_limited::RateLimited;
+pub use ratio::TraceIdRatio;
+pub use rules::{Rule, RuleBased};
 
 use crate::context::{SpanContext, TraceState};
 use crate::id::TraceId;
@@ -116,7 +140,7 @@ pub trait ShouldSample: Send + Sync + fmt::Debug + 'static {
 /// ```
 /// use tracewire::sampling::Sampler;
 ///
-/// let sampler = Sampler::parent_based(Sampler::ratio(0.05));
+/// let sampler: Sampler = Sampler::parent_based(Sampler::ratio(0.05)).into();
 /// ```
 #[derive(Clone, Debug)]
 pub struct Sampler(Arc<dyn ShouldSample>);
@@ -137,14 +161,49 @@ impl Sampler {
         Self::new(AlwaysOff)
     }
 
-    /// TEMPORARY stand-in until the sampling work lands.
-    pub fn ratio(_ratio: f64) -> Self {
-        Self::always_on()
+    /// Samples `ratio` of all traces by trace id, exactly as the OpenTelemetry Rust and Go
+    /// SDKs' `TraceIdRatioBased` do; see [`TraceIdRatio`].
+    pub fn ratio(ratio: f64) -> Self {
+        Self::new(TraceIdRatio::new(ratio))
     }
 
-    /// TEMPORARY stand-in until the sampling work lands.
-    pub fn parent_based(root: impl Into<Sampler>) -> Self {
-        root.into()
+    /// Samples traces with `probability`, consistently across stages, recording it in the
+    /// `ot=th:…` tracestate entry; see [`ConsistentProbability`].
+    pub fn consistent_probability(probability: f64) -> Self {
+        Self::new(ConsistentProbability::new(probability))
+    }
+
+    /// Follows the parent's decision and asks `root` for new traces; the other four delegates
+    /// are set with the builder methods of [`ParentBased`].
+    pub fn parent_based(root: impl Into<Sampler>) -> ParentBased {
+        ParentBased::new(root)
+    }
+
+    /// Samples at most `per_second` traces a second; see [`RateLimited`].
+    pub fn rate_limited(per_second: f64) -> Self {
+        Self::new(RateLimited::new(per_second))
+    }
+
+    /// Decides by rules added with [`RuleBased::rule`], and by `fallback` when none matches.
+    pub fn rules(fallback: impl Into<Sampler>) -> RuleBased {
+        RuleBased::new(fallback)
+    }
+
+    /// Records every span, with the `sampled` flag as `inner` decides; see [`AlwaysRecord`].
+    pub fn always_record(inner: impl Into<Sampler>) -> Self {
+        Self::new(AlwaysRecord::new(inner))
+    }
+}
+
+impl From<AlwaysOn> for Sampler {
+    fn from(sampler: AlwaysOn) -> Self {
+        Sampler::new(sampler)
+    }
+}
+
+impl From<AlwaysOff> for Sampler {
+    fn from(sampler: AlwaysOff) -> Self {
+        Sampler::new(sampler)
     }
 }
 

@@ -1,18 +1,17 @@
 //! The batch sink: a bounded queue in front of an exporter, drained by a background thread.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
 
 use super::{ExportError, Exporter, SinkError, SinkStats, SpanSink};
 use crate::config::{ConfigWarning, Configured, process_env, read_number};
 use crate::span::SpanData;
-
-/// Room in the channel beyond the span queue, so that flush and shutdown requests always fit.
-const CONTROL_RESERVE: usize = 16;
 
 /// How the batch sink queues and sends spans; the defaults are the OpenTelemetry batch span
 /// processor's.
@@ -115,10 +114,11 @@ impl BatchConfig {
 /// Queues finished spans and hands them to an [`Exporter`] in batches, from a background
 /// thread of its own.
 ///
-/// `on_end` never blocks: it pushes into a bounded queue, and when the queue is full the span
-/// is dropped and counted ([`SinkStats::dropped_queue_full`]). The worker thread runs the
-/// exporter on a Tokio runtime of its own, so the sink works the same whether spans come from
-/// a multi-threaded runtime, a current-thread runtime, plain threads, or a task that built the
+/// `on_end` never blocks: it pushes into a bounded lock-free queue, and when the queue is full
+/// the span is dropped and counted ([`SinkStats::dropped_queue_full`]). The worker is woken
+/// only when a batch is full or its delay has passed, not per span. It runs the exporter on a
+/// Tokio runtime of its own, so the sink works the same whether spans come from a
+/// multi-threaded runtime, a current-thread runtime, plain threads, or a task that built the
 /// sink — and a flush or shutdown called from async code cannot deadlock: it waits at most its
 /// deadline, and the worker never needs the caller's runtime.
 ///
@@ -131,7 +131,7 @@ impl BatchConfig {
 /// ```
 /// use std::time::Duration;
 /// use tracewire::Tracer;
-/// use tracewire::sink::{BatchConfig, Exporter, StdoutExporter};
+/// use tracewire::sink::{Exporter, StdoutExporter};
 ///
 /// let tracer = Tracer::builder()
 ///     .service_name("checkout")
@@ -144,15 +144,20 @@ impl BatchConfig {
 #[derive(Debug)]
 pub struct BatchSink {
     shared: Arc<Shared>,
-    sender: SyncSender<Message>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
 #[derive(Debug)]
 struct Shared {
-    /// Spans in the channel now; bounds the queue without blocking producers.
-    in_queue: AtomicUsize,
-    max_queue_size: usize,
+    queue: ArrayQueue<SpanData>,
+    /// Flush and shutdown requests for the worker.
+    requests: Mutex<Vec<Request>>,
+    /// The worker thread, to wake it; set once it runs.
+    worker: OnceLock<Thread>,
+    /// Set when a producer has woken the worker and it has not looked at the queue since, so
+    /// that a burst of spans wakes it once.
+    wake_pending: AtomicBool,
+    batch_size: usize,
     shut_down: AtomicBool,
     queued: AtomicU64,
     dropped_queue_full: AtomicU64,
@@ -161,13 +166,26 @@ struct Shared {
     export_failed: AtomicU64,
 }
 
-// Spans travel inline: the channel's slots are allocated once, and boxing would cost an
-// allocation per span on the request path.
-#[allow(clippy::large_enum_variant)]
-enum Message {
-    Span(SpanData),
+#[derive(Debug)]
+enum Request {
     Flush(SyncSender<Result<(), SinkError>>),
-    Shutdown(SyncSender<Result<(), SinkError>>),
+    Shutdown(Option<SyncSender<Result<(), SinkError>>>),
+}
+
+impl Shared {
+    fn wake_worker(&self) {
+        if let Some(worker) = self.worker.get() {
+            worker.unpark();
+        }
+    }
+
+    fn push_request(&self, request: Request) {
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(request);
+        self.wake_worker();
+    }
 }
 
 impl BatchSink {
@@ -180,10 +198,12 @@ impl BatchSink {
     /// to the queue size).
     pub fn with_config(exporter: impl Exporter, config: BatchConfig) -> Self {
         let config = config.normalized();
-        let (sender, receiver) = mpsc::sync_channel(config.max_queue_size + CONTROL_RESERVE);
         let shared = Arc::new(Shared {
-            in_queue: AtomicUsize::new(0),
-            max_queue_size: config.max_queue_size,
+            queue: ArrayQueue::new(config.max_queue_size),
+            requests: Mutex::new(Vec::new()),
+            worker: OnceLock::new(),
+            wake_pending: AtomicBool::new(false),
+            batch_size: config.max_export_batch_size,
             shut_down: AtomicBool::new(false),
             queued: AtomicU64::new(0),
             dropped_queue_full: AtomicU64::new(0),
@@ -192,17 +212,18 @@ impl BatchSink {
             export_failed: AtomicU64::new(0),
         });
         let worker = Worker {
-            receiver,
             exporter: Box::new(exporter),
             config,
             shared: shared.clone(),
-            batch: Vec::with_capacity(config.max_export_batch_size),
         };
         let handle = std::thread::Builder::new()
             .name("tracewire-batch".into())
             .spawn(move || worker.run());
-        let worker = match handle {
-            Ok(handle) => Some(handle),
+        let handle = match handle {
+            Ok(handle) => {
+                let _ = shared.worker.set(handle.thread().clone());
+                Some(handle)
+            }
             Err(error) => {
                 // Without a worker nothing can be sent: refuse spans (and count them) at once.
                 log::error!("tracewire: cannot start the batch sink's thread: {error}");
@@ -212,36 +233,19 @@ impl BatchSink {
         };
         Self {
             shared,
-            sender,
-            worker: Mutex::new(worker),
+            worker: Mutex::new(handle),
         }
     }
 
-    /// Sends a control message and waits for its answer until `deadline`.
+    /// Asks the worker for a flush or shutdown and waits for its answer until `timeout`.
     fn request(
         &self,
-        make: fn(SyncSender<Result<(), SinkError>>) -> Message,
+        make: fn(SyncSender<Result<(), SinkError>>) -> Request,
         timeout: Duration,
     ) -> Result<(), SinkError> {
-        let deadline = Instant::now() + timeout;
         let (ack, answer) = mpsc::sync_channel(1);
-        let mut message = make(ack);
-        loop {
-            match self.sender.try_send(message) {
-                Ok(()) => break,
-                Err(TrySendError::Disconnected(_)) => return Err(SinkError::ShutDown),
-                Err(TrySendError::Full(back)) => {
-                    // Only when more than CONTROL_RESERVE requests are in flight at once.
-                    if Instant::now() >= deadline {
-                        return Err(SinkError::Timeout(timeout));
-                    }
-                    message = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match answer.recv_timeout(left) {
+        self.shared.push_request(make(ack));
+        match answer.recv_timeout(timeout) {
             Ok(result) => result,
             Err(RecvTimeoutError::Timeout) => Err(SinkError::Timeout(timeout)),
             Err(RecvTimeoutError::Disconnected) => Err(SinkError::ShutDown),
@@ -258,25 +262,15 @@ impl SpanSink for BatchSink {
                 .fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if shared.in_queue.fetch_add(1, Ordering::Relaxed) >= shared.max_queue_size {
-            shared.in_queue.fetch_sub(1, Ordering::Relaxed);
+        if shared.queue.push(span).is_err() {
             shared.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match self.sender.try_send(Message::Span(span)) {
-            Ok(()) => {
-                shared.queued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Full(_)) => {
-                shared.in_queue.fetch_sub(1, Ordering::Relaxed);
-                shared.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                shared.in_queue.fetch_sub(1, Ordering::Relaxed);
-                shared
-                    .dropped_after_shutdown
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+        shared.queued.fetch_add(1, Ordering::Relaxed);
+        if shared.queue.len() >= shared.batch_size
+            && !shared.wake_pending.swap(true, Ordering::AcqRel)
+        {
+            shared.wake_worker();
         }
     }
 
@@ -284,14 +278,14 @@ impl SpanSink for BatchSink {
         if self.shared.shut_down.load(Ordering::Relaxed) {
             return Err(SinkError::ShutDown);
         }
-        self.request(Message::Flush, timeout)
+        self.request(Request::Flush, timeout)
     }
 
     fn shutdown(&self, timeout: Duration) -> Result<(), SinkError> {
         if self.shared.shut_down.swap(true, Ordering::Relaxed) {
             return Err(SinkError::ShutDown);
         }
-        let result = self.request(Message::Shutdown, timeout);
+        let result = self.request(|ack| Request::Shutdown(Some(ack)), timeout);
         if result.is_ok() {
             // The worker answered and is returning: joining cannot wait long.
             let handle = self
@@ -322,23 +316,20 @@ impl Drop for BatchSink {
     fn drop(&mut self) {
         if !self.shared.shut_down.swap(true, Ordering::Relaxed) {
             // Ask the worker to send what is queued and stop; do not wait in a destructor.
-            let (ack, _answer) = mpsc::sync_channel(1);
-            let _ = self.sender.try_send(Message::Shutdown(ack));
+            self.shared.push_request(Request::Shutdown(None));
         }
     }
 }
 
 /// The background thread's state.
 struct Worker {
-    receiver: Receiver<Message>,
     exporter: Box<dyn Exporter>,
     config: BatchConfig,
     shared: Arc<Shared>,
-    batch: Vec<SpanData>,
 }
 
 impl Worker {
-    fn run(mut self) {
+    fn run(self) {
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -350,93 +341,92 @@ impl Worker {
                 return;
             }
         };
+        let shared = &self.shared;
         let mut next_export = Instant::now() + self.config.scheduled_delay;
         loop {
-            let wait = next_export.saturating_duration_since(Instant::now());
-            match self.receiver.recv_timeout(wait) {
-                Ok(Message::Span(span)) => {
-                    self.shared.in_queue.fetch_sub(1, Ordering::Relaxed);
-                    self.batch.push(span);
-                    if self.batch.len() >= self.config.max_export_batch_size {
-                        // Failures are counted and logged in `export`; nobody waits here.
-                        let _ = self.export(&runtime);
-                        next_export = Instant::now() + self.config.scheduled_delay;
+            std::thread::park_timeout(next_export.saturating_duration_since(Instant::now()));
+            shared.wake_pending.store(false, Ordering::Release);
+
+            let requests = std::mem::take(
+                &mut *shared
+                    .requests
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+            for request in requests {
+                // Everything pushed before the request is in the queue now: send it all.
+                match request {
+                    Request::Flush(ack) => {
+                        let result = self.export(&runtime, self.pending_batches());
+                        let _ = ack.try_send(result);
+                    }
+                    Request::Shutdown(ack) => {
+                        // Producers see `shut_down` and stop pushing, so draining to empty
+                        // ends; it also takes spans pushed by a producer that checked the flag
+                        // just before it was set.
+                        let result = self.export(&runtime, usize::MAX);
+                        self.exporter.shutdown();
+                        if let Some(ack) = ack {
+                            let _ = ack.try_send(result);
+                        }
+                        return;
                     }
                 }
-                Ok(Message::Flush(ack)) => {
-                    let result = self.export(&runtime);
-                    let _ = ack.try_send(result);
-                }
-                Ok(Message::Shutdown(ack)) => {
-                    self.drain_ready();
-                    let result = self.export(&runtime);
-                    self.exporter.shutdown();
-                    let _ = ack.try_send(result);
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    let _ = self.export(&runtime);
-                    next_export = Instant::now() + self.config.scheduled_delay;
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.export(&runtime);
-                    self.exporter.shutdown();
-                    return;
-                }
+            }
+
+            if Instant::now() >= next_export {
+                // Failures are counted and logged in `export`; nobody waits here.
+                let _ = self.export(&runtime, self.pending_batches());
+                next_export = Instant::now() + self.config.scheduled_delay;
+            } else if shared.queue.len() >= shared.batch_size {
+                let _ = self.export(&runtime, shared.queue.len() / shared.batch_size);
+                next_export = Instant::now() + self.config.scheduled_delay;
             }
         }
     }
 
-    /// Moves the spans already in the channel into the batch (at shutdown; a flush sees in
-    /// order every span sent before it).
-    fn drain_ready(&mut self) {
-        while let Ok(message) = self.receiver.try_recv() {
-            match message {
-                Message::Span(span) => {
-                    self.shared.in_queue.fetch_sub(1, Ordering::Relaxed);
-                    self.batch.push(span);
-                }
-                Message::Flush(ack) | Message::Shutdown(ack) => {
-                    let _ = ack.try_send(Err(SinkError::ShutDown));
-                }
-            }
-        }
+    /// The batches it takes to send what is queued now; spans arriving meanwhile wait for the
+    /// next round, so a steady stream cannot keep a flush from finishing.
+    fn pending_batches(&self) -> usize {
+        self.shared.queue.len().div_ceil(self.shared.batch_size)
     }
 
-    /// Exports everything batched, in chunks of the batch size, each within the export
-    /// timeout.
-    fn export(&mut self, runtime: &tokio::runtime::Runtime) -> Result<(), SinkError> {
+    /// Exports what is queued, in batches of the batch size, at most `max_batches` batches,
+    /// each within the export timeout.
+    fn export(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        max_batches: usize,
+    ) -> Result<(), SinkError> {
+        let shared = &self.shared;
         let mut result = Ok(());
-        while !self.batch.is_empty() {
-            let take = self.batch.len().min(self.config.max_export_batch_size);
-            let chunk: Vec<SpanData> = self.batch.drain(..take).collect();
-            let count = chunk.len() as u64;
+        for _ in 0..max_batches {
+            let batch: Vec<SpanData> = std::iter::from_fn(|| shared.queue.pop())
+                .take(self.config.max_export_batch_size)
+                .collect();
+            if batch.is_empty() {
+                break;
+            }
+            let count = batch.len() as u64;
             let (exporter, timeout) = (&self.exporter, self.config.export_timeout);
             // A panicking exporter must not take the worker (and every later span) with it.
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 runtime
-                    .block_on(async { tokio::time::timeout(timeout, exporter.export(chunk)).await })
+                    .block_on(async { tokio::time::timeout(timeout, exporter.export(batch)).await })
             }))
             .unwrap_or_else(|_| Ok(Err(ExportError("the exporter panicked".into()))));
             match outcome {
                 Ok(Ok(())) => {
-                    self.shared.exported.fetch_add(count, Ordering::Relaxed);
+                    shared.exported.fetch_add(count, Ordering::Relaxed);
                 }
                 Ok(Err(error)) => {
-                    self.shared
-                        .export_failed
-                        .fetch_add(count, Ordering::Relaxed);
+                    shared.export_failed.fetch_add(count, Ordering::Relaxed);
                     log::warn!("tracewire: exporting {count} spans failed: {error}");
                     result = Err(SinkError::Export(error.to_string()));
                 }
                 Err(_) => {
-                    self.shared
-                        .export_failed
-                        .fetch_add(count, Ordering::Relaxed);
-                    log::warn!(
-                        "tracewire: exporting {count} spans timed out after {:?}",
-                        self.config.export_timeout
-                    );
+                    shared.export_failed.fetch_add(count, Ordering::Relaxed);
+                    log::warn!("tracewire: exporting {count} spans timed out after {timeout:?}");
                     result = Err(SinkError::Export("export timed out".into()));
                 }
             }

@@ -6,6 +6,7 @@
 //! next task the executor runs on that thread. This needs no particular runtime, so it works
 //! on Tokio (multi- or current-thread) and any other executor alike.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -133,9 +134,9 @@ pub(crate) fn current_span_context() -> Option<SpanContext> {
 /// assert_eq!(spans[0].parent_span_id, Some(spans[1].span_context.span_id()));
 /// # }
 /// ```
-pub fn span(name: impl Into<std::borrow::Cow<'static, str>>) -> SpanBuilder {
+pub fn span(name: impl Into<Cow<'static, str>>) -> SpanBuilder<'static> {
     let tracer = CURRENT.with(|current| current.borrow().span.tracer().cloned());
-    SpanBuilder::new(tracer, name.into())
+    SpanBuilder::new(tracer.map(Cow::Owned), name.into())
 }
 
 pin_project! {
@@ -230,7 +231,7 @@ impl Span {
     }
 }
 
-impl SpanBuilder {
+impl SpanBuilder<'_> {
     /// Starts the span and runs `future` in it; the span ends when the future completes.
     pub fn in_scope<F: Future>(self, future: F) -> Instrumented<F> {
         self.start().in_scope(future)

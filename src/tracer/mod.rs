@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use current::{Context, ContextGuard, FutureExt, Instrumented, span, spawn};
 pub use span::{Span, SpanBuilder, SpanRef};
@@ -89,25 +89,36 @@ struct Counters {
     sampled_out: AtomicU64,
 }
 
-/// Wall-clock time derived from one monotonic clock read: the anchor pairs an `Instant` with
-/// the Unix time at tracer creation, so a span pays for one clock read at start and one at end.
+/// Wall-clock time derived from one monotonic clock read: the anchor pairs a monotonic instant
+/// with the Unix time at tracer creation, so a span pays for one clock read at start and one at
+/// end. The monotonic clock is `quanta`'s (the CPU's invariant TSC where the OS says it is
+/// reliable, the OS clock otherwise): about 11 ns a read here against 29 ns for
+/// `std::time::Instant`, measured in the `span` bench's probe.
 struct Clock {
-    anchor: Instant,
+    clock: quanta::Clock,
+    anchor: quanta::Instant,
     anchor_unix_nanos: u64,
 }
 
 impl Clock {
     fn new() -> Self {
+        let clock = quanta::Clock::new();
+        let anchor = clock.now();
         let anchor_unix_nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         Self {
-            anchor: Instant::now(),
+            clock,
+            anchor,
             anchor_unix_nanos,
         }
     }
 
-    fn unix_nanos(&self, at: Instant) -> u64 {
+    fn now(&self) -> quanta::Instant {
+        self.clock.now()
+    }
+
+    fn unix_nanos(&self, at: quanta::Instant) -> u64 {
         match at.checked_duration_since(self.anchor) {
             Some(after) => self.anchor_unix_nanos + after.as_nanos() as u64,
             None => self
@@ -132,8 +143,8 @@ impl Tracer {
     }
 
     /// Starts building a span; by default it is a child of the current span.
-    pub fn span(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder {
-        SpanBuilder::new(Some(self.clone()), name.into())
+    pub fn span(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder<'_> {
+        SpanBuilder::new(Some(Cow::Borrowed(self)), name.into())
     }
 
     /// The propagator services using this tracer read and write headers with.
@@ -177,11 +188,15 @@ impl Tracer {
         &self.inner.limits
     }
 
-    pub(crate) fn now_unix_nanos(&self) -> u64 {
-        self.inner.clock.unix_nanos(Instant::now())
+    pub(crate) fn now(&self) -> quanta::Instant {
+        self.inner.clock.now()
     }
 
-    pub(crate) fn unix_nanos(&self, at: Instant) -> u64 {
+    pub(crate) fn now_unix_nanos(&self) -> u64 {
+        self.inner.clock.unix_nanos(self.now())
+    }
+
+    pub(crate) fn unix_nanos(&self, at: quanta::Instant) -> u64 {
         self.inner.clock.unix_nanos(at)
     }
 
@@ -194,7 +209,7 @@ impl Tracer {
     }
 
     /// Decides, then starts a recording span or returns a context-only one.
-    fn start_span(&self, mut builder: SpanBuilder) -> Span {
+    fn start_span(&self, builder: &mut SpanBuilder<'_>) -> Span {
         let inner = &self.inner;
         let parent = builder.resolve_parent();
         if inner.disabled {
@@ -241,7 +256,7 @@ impl Tracer {
             });
         }
         inner.counters.started.fetch_add(1, Ordering::Relaxed);
-        let record = span::new_record(&mut builder, &inner.limits);
+        let record = span::new_record(builder, &inner.limits);
         let recording =
             RecordingSpan::new(self.clone(), context, parent.as_ref(), builder.kind, record);
         Span::from_inner(Inner::Recording(Arc::new(recording)))
@@ -300,6 +315,20 @@ impl Default for TracerBuilder {
             batch: BatchConfig::default(),
             disabled: false,
         }
+    }
+}
+
+impl fmt::Debug for TracerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracerBuilder")
+            .field("resource", &self.resource)
+            .field("sampler", &self.sampler)
+            .field("propagator", &self.propagator)
+            .field("sink", &self.sink)
+            .field("limits", &self.limits)
+            .field("batch", &self.batch)
+            .field("disabled", &self.disabled)
+            .finish()
     }
 }
 

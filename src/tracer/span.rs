@@ -4,7 +4,8 @@ use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+
+use smallvec::SmallVec;
 
 use super::Tracer;
 use super::current;
@@ -69,7 +70,7 @@ pub(crate) struct RecordingSpan {
     parent_span_id: Option<SpanId>,
     parent_is_remote: bool,
     kind: SpanKind,
-    start: Instant,
+    start: quanta::Instant,
     /// `None` once the span has ended.
     record: Mutex<Option<Record>>,
 }
@@ -172,8 +173,8 @@ impl SpanRef {
     }
 
     /// Starts building a child of this span with the same tracer.
-    pub fn child(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder {
-        let mut builder = SpanBuilder::new(self.tracer().cloned(), name.into());
+    pub fn child(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder<'_> {
+        let mut builder = SpanBuilder::new(self.tracer().map(Cow::Borrowed), name.into());
         builder.parent = ParentChoice::Explicit(self.span_context().cloned());
         builder
     }
@@ -302,12 +303,12 @@ impl RecordingSpan {
         record: Record,
     ) -> Self {
         Self {
+            start: tracer.now(),
             tracer,
             context,
             parent_span_id: parent.map(SpanContext::span_id),
             parent_is_remote: parent.is_some_and(SpanContext::is_remote),
             kind,
-            start: Instant::now(),
             record: Mutex::new(Some(record)),
         }
     }
@@ -327,7 +328,11 @@ impl RecordingSpan {
         let Some(record) = self.lock().take() else {
             return;
         };
-        let elapsed = self.start.elapsed().as_nanos() as u64;
+        let elapsed = self
+            .tracer
+            .now()
+            .saturating_duration_since(self.start)
+            .as_nanos() as u64;
         let start_unix_nanos = self.tracer.unix_nanos(self.start);
         let data = SpanData {
             name: record.name,
@@ -365,28 +370,32 @@ pub(crate) enum ParentChoice {
 /// Made by [`Tracer::span`], [`tracewire::span`](crate::span) (a child of the current span)
 /// and [`SpanRef::child`].
 #[must_use = "a span builder does nothing until started"]
-pub struct SpanBuilder {
-    pub(crate) tracer: Option<Tracer>,
+pub struct SpanBuilder<'a> {
+    /// Borrowed from the caller where it can be, so that building costs no reference count.
+    pub(crate) tracer: Option<Cow<'a, Tracer>>,
     pub(crate) name: Cow<'static, str>,
     pub(crate) kind: SpanKind,
     pub(crate) parent: ParentChoice,
-    pub(crate) attributes: Vec<KeyValue>,
+    /// Inline, so that a span the sampler drops costs no allocation for its attributes.
+    pub(crate) attributes: SmallVec<[KeyValue; 4]>,
     pub(crate) links: Vec<Link>,
 }
 
-impl SpanBuilder {
-    pub(crate) fn new(tracer: Option<Tracer>, name: Cow<'static, str>) -> Self {
+impl<'a> SpanBuilder<'a> {
+    #[inline]
+    pub(crate) fn new(tracer: Option<Cow<'a, Tracer>>, name: Cow<'static, str>) -> Self {
         Self {
             tracer,
             name,
             kind: SpanKind::Internal,
             parent: ParentChoice::Current,
-            attributes: Vec::new(),
+            attributes: SmallVec::new(),
             links: Vec::new(),
         }
     }
 
     /// The span kind (internal by default).
+    #[inline]
     pub fn kind(mut self, kind: SpanKind) -> Self {
         self.kind = kind;
         self
@@ -394,33 +403,39 @@ impl SpanBuilder {
 
     /// The parent: an incoming request's context, or `None` to start a new trace. Without
     /// this the parent is the current span.
+    #[inline]
     pub fn parent(mut self, parent: Option<&SpanContext>) -> Self {
         self.parent = ParentChoice::Explicit(parent.cloned());
         self
     }
 
     /// Adds an attribute known at start; samplers see it.
+    #[inline]
     pub fn attr(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
         self.attributes.push(KeyValue::new(key, value));
         self
     }
 
     /// Adds attributes known at start.
+    #[inline]
     pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
         self.attributes.extend(attributes);
         self
     }
 
     /// Adds a link known at start.
+    #[inline]
     pub fn link(mut self, link: Link) -> Self {
         self.links.push(link);
         self
     }
 
     /// Starts the span.
-    pub fn start(self) -> Span {
-        match self.tracer.clone() {
-            Some(tracer) => tracer.start_span(self),
+    #[inline]
+    pub fn start(mut self) -> Span {
+        match self.tracer.take() {
+            // By reference: the builder is large, and moving it costs more than the call.
+            Some(tracer) => tracer.start_span(&mut self),
             None => Span::none(),
         }
     }
@@ -434,10 +449,14 @@ impl SpanBuilder {
     }
 }
 
-pub(crate) fn new_record(builder: &mut SpanBuilder, limits: &crate::span::SpanLimits) -> Record {
+pub(crate) fn new_record(
+    builder: &mut SpanBuilder<'_>,
+    limits: &crate::span::SpanLimits,
+) -> Record {
     let mut record = Record {
         name: std::mem::take(&mut builder.name),
-        attributes: Vec::with_capacity(builder.attributes.len()),
+        // Room for the attributes a layer adds once the span is known to record.
+        attributes: Vec::with_capacity(builder.attributes.len() + 4),
         dropped_attributes: 0,
         events: Vec::new(),
         dropped_events: 0,

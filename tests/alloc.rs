@@ -1,0 +1,139 @@
+//! An unsampled, request-shaped span allocates nothing: counted by a global allocator that
+//! this test binary installs.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use http::HeaderMap;
+use tracewire::sampling::Sampler;
+use tracewire::sink::MemorySink;
+use tracewire::span::SpanKind;
+use tracewire::{FutureExt, Tracer};
+
+struct CountingAllocator;
+
+thread_local! {
+    // Counts only this thread's allocations, so the test harness's threads do not interfere.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: forwarding to the system allocator with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarding to the system allocator with the caller's pointer and layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: forwarding to the system allocator with the caller's arguments.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+/// Polls a future that never waits, on this thread (no runtime, so no runtime allocations).
+fn run<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+async fn handler() {
+    // What instrumented handler code does: child spans, attributes, events, errors.
+    let query = tracewire::span("postgres.query")
+        .attr("db.system.name", "postgresql")
+        .attr("db.operation.name", "SELECT")
+        .start();
+    query.set_attribute("db.response.returned_rows", 3_i64);
+    query.add_event("rows fetched", Vec::new());
+    query.end();
+    async {
+        tracewire::span("render").start().end();
+    }
+    .in_current_span()
+    .await;
+}
+
+#[test]
+fn an_unsampled_request_allocates_nothing() {
+    let sink = MemorySink::new();
+    let tracer = Tracer::builder()
+        .service_name("alloc-test")
+        .sampler(Sampler::parent_based(Sampler::always_on()))
+        .sink(sink.clone())
+        .build();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+            .parse()
+            .unwrap(),
+    );
+    // Warm up thread-locals (the id generator's seed, the current-context slot).
+    drop(tracer.span("warm-up").start());
+    let _ = tracer.propagator().extract(&headers);
+    assert_eq!(sink.take().len(), 1);
+
+    let allocations = allocations_during(|| {
+        let incoming = tracer.propagator().extract(&headers);
+        let span = tracer
+            .span("GET /users/{id}")
+            .kind(SpanKind::Server)
+            .parent(incoming.span_context.as_ref())
+            .attr("http.request.method", "GET")
+            .attr("http.route", "/users/{id}")
+            .attr("url.scheme", "http")
+            .start();
+        assert!(!span.is_recording());
+        assert!(!span.span_context().unwrap().flags().is_sampled());
+        span.set_attribute("http.response.status_code", 200_i64);
+        run(span.in_scope(handler()));
+    });
+    assert_eq!(allocations, 0, "an unsampled request allocated");
+    assert!(sink.spans().is_empty());
+    assert_eq!(
+        tracer.stats().sampled_out,
+        3,
+        "server, query and render spans"
+    );
+
+    // The same request, sampled, does allocate: the counter is live.
+    headers.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap(),
+    );
+    let sampled = allocations_during(|| {
+        let incoming = tracer.propagator().extract(&headers);
+        let span = tracer
+            .span("GET /users/{id}")
+            .kind(SpanKind::Server)
+            .parent(incoming.span_context.as_ref())
+            .start();
+        run(span.in_scope(handler()));
+    });
+    assert!(sampled > 0);
+    assert_eq!(sink.spans().len(), 3);
+}

@@ -1,0 +1,294 @@
+//! The batch sink: bounded, never blocking, nothing lost on shutdown, no deadlocks.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tracewire::Tracer;
+use tracewire::sink::{BatchConfig, BatchSink, BoxFuture, ExportError, Exporter, SinkError};
+use tracewire::span::SpanData;
+
+/// Counts what it receives; each export first waits for a permit, so a test can hold the
+/// exporter stuck for as long as it wants.
+#[derive(Debug, Clone)]
+struct GatedExporter {
+    gate: Arc<Semaphore>,
+    received: Arc<AtomicUsize>,
+    names: Arc<Mutex<Vec<String>>>,
+}
+
+impl GatedExporter {
+    fn open() -> Self {
+        Self::with_permits(Semaphore::MAX_PERMITS)
+    }
+
+    fn with_permits(permits: usize) -> Self {
+        Self {
+            gate: Arc::new(Semaphore::new(permits)),
+            received: Arc::new(AtomicUsize::new(0)),
+            names: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
+impl Exporter for GatedExporter {
+    fn export<'a>(&'a self, batch: Vec<SpanData>) -> BoxFuture<'a, Result<(), ExportError>> {
+        Box::pin(async move {
+            let _permit = self
+                .gate
+                .acquire()
+                .await
+                .map_err(|e| ExportError(e.to_string()))?;
+            // Tokio timers work inside the sink's own runtime.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            self.received.fetch_add(batch.len(), Ordering::SeqCst);
+            self.names
+                .lock()
+                .unwrap()
+                .extend(batch.into_iter().map(|s| s.name.into_owned()));
+            Ok(())
+        })
+    }
+}
+
+fn tracer_with(exporter: GatedExporter, config: BatchConfig) -> Tracer {
+    Tracer::builder()
+        .service_name("batch-test")
+        .sink(BatchSink::with_config(exporter, config))
+        .build()
+}
+
+fn config(queue: usize, batch: usize) -> BatchConfig {
+    BatchConfig {
+        max_queue_size: queue,
+        max_export_batch_size: batch,
+        scheduled_delay: Duration::from_millis(20),
+        export_timeout: Duration::from_secs(10),
+    }
+}
+
+#[test]
+fn a_stuck_exporter_never_blocks_span_end_and_a_full_queue_drops_and_counts() {
+    let exporter = GatedExporter::with_permits(0);
+    let tracer = tracer_with(exporter.clone(), config(100, 10));
+    // The exporter never returns; if `end` waited for it, this loop would never finish.
+    for i in 0..5000 {
+        tracer.span(format!("span-{i}")).start().end();
+    }
+    let stats = tracer.stats();
+    assert_eq!(stats.spans_ended, 5000);
+    assert!(
+        stats.sink.dropped_queue_full >= 5000 - 100 - 10,
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.sink.queued + stats.sink.dropped_queue_full,
+        5000,
+        "every span is either queued or counted as dropped: {stats:?}"
+    );
+    // Unblock the exporter: everything queued is delivered.
+    exporter.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+    tracer.shutdown(Duration::from_secs(10)).unwrap();
+    let stats = tracer.stats();
+    assert_eq!(stats.sink.exported, stats.sink.queued);
+    assert_eq!(
+        exporter.received.load(Ordering::SeqCst) as u64,
+        stats.sink.queued
+    );
+}
+
+#[test]
+fn nothing_is_lost_on_shutdown_when_the_queue_did_not_overflow() {
+    let exporter = GatedExporter::open();
+    let tracer = tracer_with(
+        exporter.clone(),
+        BatchConfig {
+            // Long delay: only shutdown can send the last partial batch.
+            scheduled_delay: Duration::from_secs(3600),
+            ..config(2048, 100)
+        },
+    );
+    for i in 0..1234 {
+        tracer.span(format!("span-{i}")).start().end();
+    }
+    tracer.shutdown(Duration::from_secs(10)).unwrap();
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 1234);
+    let names = exporter.names.lock().unwrap();
+    assert_eq!(names[0], "span-0");
+    assert_eq!(names[1233], "span-1233");
+    let stats = tracer.stats();
+    assert_eq!(stats.sink.dropped(), 0);
+
+    // After shutdown, spans are counted as dropped, and a second shutdown says so.
+    tracer.span("late").start().end();
+    assert_eq!(tracer.stats().sink.dropped_after_shutdown, 1);
+    assert_eq!(
+        tracer.shutdown(Duration::from_secs(1)),
+        Err(SinkError::ShutDown)
+    );
+}
+
+#[test]
+fn force_flush_delivers_what_was_ended_before_it() {
+    let exporter = GatedExporter::open();
+    let tracer = tracer_with(
+        exporter.clone(),
+        BatchConfig {
+            scheduled_delay: Duration::from_secs(3600),
+            ..config(2048, 512)
+        },
+    );
+    for _ in 0..10 {
+        tracer.span("flushed").start().end();
+    }
+    tracer.force_flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 10);
+}
+
+#[test]
+fn flush_waits_at_most_its_deadline() {
+    let exporter = GatedExporter::with_permits(0);
+    let tracer = tracer_with(exporter.clone(), config(100, 10));
+    tracer.span("stuck").start().end();
+    assert!(matches!(
+        tracer.force_flush(Duration::from_millis(100)),
+        Err(SinkError::Timeout(_))
+    ));
+    exporter.gate.add_permits(1000);
+    tracer.shutdown(Duration::from_secs(10)).unwrap();
+}
+
+#[derive(Debug)]
+struct FailingExporter;
+
+impl Exporter for FailingExporter {
+    fn export<'a>(&'a self, _batch: Vec<SpanData>) -> BoxFuture<'a, Result<(), ExportError>> {
+        Box::pin(async { Err(ExportError("collector refused".into())) })
+    }
+}
+
+#[derive(Debug)]
+struct PanickingExporter;
+
+impl Exporter for PanickingExporter {
+    fn export<'a>(&'a self, _batch: Vec<SpanData>) -> BoxFuture<'a, Result<(), ExportError>> {
+        Box::pin(async { panic!("exporter bug") })
+    }
+}
+
+#[test]
+fn failed_and_panicking_exports_are_counted() {
+    for sink in [
+        BatchSink::with_config(FailingExporter, config(100, 10)),
+        BatchSink::with_config(PanickingExporter, config(100, 10)),
+    ] {
+        let tracer = Tracer::builder().sink(sink).build();
+        for _ in 0..25 {
+            tracer.span("lost").start().end();
+        }
+        assert!(tracer.force_flush(Duration::from_secs(10)).is_err());
+        // The worker survived: it still takes and counts spans.
+        tracer.span("after").start().end();
+        let _ = tracer.shutdown(Duration::from_secs(10));
+        let stats = tracer.stats();
+        assert_eq!(stats.sink.export_failed, 26, "{stats:?}");
+        assert_eq!(stats.sink.exported, 0);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_deadlock_on_a_current_thread_runtime_with_flush_and_shutdown_from_async_code() {
+    let exporter = GatedExporter::open();
+    let tracer = tracer_with(exporter.clone(), config(2048, 512));
+    for _ in 0..100 {
+        tracer
+            .span("async")
+            .in_scope(tokio::task::yield_now())
+            .await;
+    }
+    tracer.force_flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 100);
+    tracer.shutdown(Duration::from_secs(10)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_deadlock_when_built_inside_a_spawned_task() {
+    let exporter = GatedExporter::open();
+    let received = exporter.received.clone();
+    tokio::spawn(async move {
+        let tracer = tracer_with(exporter, config(2048, 512));
+        tracer
+            .span("inside")
+            .in_scope(tokio::task::yield_now())
+            .await;
+        tracer.shutdown(Duration::from_secs(10)).unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(received.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn batch_config_from_env() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let configured = BatchConfig::from_env_with(env(&[]));
+    assert_eq!(configured.value, BatchConfig::default());
+    assert!(configured.warnings.is_empty());
+
+    let configured = BatchConfig::from_env_with(env(&[
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "50"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "250"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "1000"),
+    ]));
+    assert!(configured.warnings.is_empty());
+    assert_eq!(
+        configured.value,
+        BatchConfig {
+            max_queue_size: 100,
+            max_export_batch_size: 50,
+            scheduled_delay: Duration::from_millis(250),
+            export_timeout: Duration::from_millis(1000),
+        }
+    );
+
+    let configured = BatchConfig::from_env_with(env(&[
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "lots"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "-5"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "1.5"),
+    ]));
+    let variables: Vec<&str> = configured.warnings.iter().map(|w| w.variable).collect();
+    assert_eq!(
+        variables,
+        [
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+            "OTEL_BSP_SCHEDULE_DELAY",
+            "OTEL_BSP_EXPORT_TIMEOUT",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        ]
+    );
+    assert_eq!(configured.warnings[0].value, "lots");
+    assert_eq!(configured.value.max_queue_size, 2048);
+    assert_eq!(
+        configured.value.max_export_batch_size, 2048,
+        "never more than the queue"
+    );
+    assert_eq!(
+        configured.value.scheduled_delay,
+        Duration::from_millis(5000)
+    );
+    assert!(
+        BatchConfig::from_env_with(env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]))
+            .strict()
+            .is_err()
+    );
+}

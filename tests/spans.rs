@@ -1,0 +1,205 @@
+//! What a span records and hands to sinks.
+
+use std::time::Duration;
+
+use tracewire::sink::{FanOut, MemorySink};
+use tracewire::span::{Link, SpanKind, SpanLimits, Status, Value};
+use tracewire::{SpanContext, Tracer};
+
+fn tracer() -> (Tracer, MemorySink) {
+    let sink = MemorySink::new();
+    let tracer = Tracer::builder()
+        .service_name("span-test")
+        .service_version("1.2.3")
+        .deployment_environment("test")
+        .sink(sink.clone())
+        .build();
+    (tracer, sink)
+}
+
+#[test]
+fn a_span_records_everything_and_ends_once() {
+    let (tracer, sink) = tracer();
+    let link = SpanContext::new_root(true);
+    let span = tracer
+        .span("POST /orders")
+        .kind(SpanKind::Server)
+        .attr("http.request.method", "POST")
+        .attr("retries", 2_i64)
+        .attr("ratio", 0.5)
+        .attr("cached", false)
+        .attr("tags", vec!["a", "b"])
+        .link(Link::new(link.clone()))
+        .start();
+    span.set_attribute("http.response.status_code", 201_i64);
+    span.set_attribute("retries", 3_i64);
+    span.add_event(
+        "validated",
+        vec![tracewire::span::KeyValue::new("items", 4_i64)],
+    );
+    span.update_name("POST /orders/{id}");
+    span.set_status(Status::Ok);
+    span.set_status(Status::Error {
+        message: "ignored: Ok is final".into(),
+    });
+    let handle = span.handle();
+    std::thread::sleep(Duration::from_millis(2));
+    span.end();
+    handle.set_attribute("after.end", true);
+
+    let spans = sink.spans();
+    assert_eq!(spans.len(), 1, "ended exactly once");
+    let data = &spans[0];
+    assert_eq!(data.name, "POST /orders/{id}");
+    assert_eq!(data.kind, SpanKind::Server);
+    assert_eq!(data.attribute("retries"), Some(&Value::I64(3)));
+    assert_eq!(data.attribute("ratio"), Some(&Value::F64(0.5)));
+    assert_eq!(data.attribute("cached"), Some(&Value::Bool(false)));
+    assert_eq!(data.attribute("tags"), Some(&Value::from(vec!["a", "b"])));
+    assert_eq!(
+        data.attribute("http.response.status_code"),
+        Some(&Value::I64(201))
+    );
+    assert_eq!(data.attribute("after.end"), None);
+    assert_eq!(data.events[0].name, "validated");
+    assert!(data.events[0].time_unix_nanos >= data.start_unix_nanos);
+    assert_eq!(data.links[0].span_context, link);
+    assert_eq!(data.status, Status::Ok);
+    assert!(data.duration_nanos() >= 2_000_000);
+    assert!(
+        data.start_unix_nanos > 1_700_000_000_000_000_000,
+        "Unix nanoseconds"
+    );
+    assert_eq!(
+        data.resource.get("service.version"),
+        Some(&Value::from("1.2.3"))
+    );
+    assert_eq!(
+        data.resource.get("deployment.environment.name"),
+        Some(&Value::from("test"))
+    );
+    assert_eq!(data.scope.name, "tracewire");
+    assert_eq!(data.parent_span_id, None);
+    let flags = data.span_context.flags();
+    assert!(
+        flags.is_sampled() && flags.is_random(),
+        "new traces set the random flag"
+    );
+    let stats = tracer.stats();
+    assert_eq!((stats.spans_started, stats.spans_ended), (1, 1));
+}
+
+#[test]
+fn record_error_adds_an_exception_event_and_error_status() {
+    let (tracer, sink) = tracer();
+    let span = tracer.span("parse").start();
+    let error = "x".parse::<i32>().unwrap_err();
+    span.record_error(&error);
+    span.end();
+    let data = &sink.spans()[0];
+    let event = &data.events[0];
+    assert_eq!(event.name, "exception");
+    assert_eq!(
+        event.attributes[0],
+        tracewire::span::KeyValue::new("exception.type", "ParseIntError")
+    );
+    assert_eq!(
+        event.attributes[1],
+        tracewire::span::KeyValue::new("exception.message", "invalid digit found in string")
+    );
+    assert_eq!(
+        data.status,
+        Status::Error {
+            message: "invalid digit found in string".into()
+        }
+    );
+}
+
+#[test]
+fn remote_parents_and_children_keep_the_trace() {
+    let (tracer, sink) = tracer();
+    let remote = SpanContext::new_root(true).with_remote(true);
+    let server = tracer
+        .span("server")
+        .kind(SpanKind::Server)
+        .parent(Some(&remote))
+        .start();
+    let child = server.child("child").start();
+    child.end();
+    server.end();
+    let spans = sink.spans();
+    let (child, server) = (&spans[0], &spans[1]);
+    assert_eq!(server.parent_span_id, Some(remote.span_id()));
+    assert!(server.parent_is_remote);
+    assert_eq!(server.span_context.trace_id(), remote.trace_id());
+    assert_eq!(child.parent_span_id, Some(server.span_context.span_id()));
+    assert!(!child.parent_is_remote);
+
+    // A random flag that arrived unset stays unset on the trace.
+    let no_random = SpanContext::new_root(true)
+        .with_flags(tracewire::TraceFlags::SAMPLED)
+        .with_remote(true);
+    let span = tracer.span("x").parent(Some(&no_random)).start();
+    assert!(!span.span_context().unwrap().flags().is_random());
+}
+
+#[test]
+fn limits_count_what_they_drop() {
+    let sink = MemorySink::new();
+    let tracer = Tracer::builder()
+        .sink(sink.clone())
+        .span_limits(SpanLimits {
+            attribute_count: 2,
+            event_count: 1,
+            link_count: 1,
+            attributes_per_event: 1,
+            attributes_per_link: 0,
+            attribute_value_length: Some(3),
+        })
+        .build();
+    let span = tracer
+        .span("limited")
+        .attr("a", "abcdef")
+        .attr("b", 1_i64)
+        .attr("c", 2_i64)
+        .link(Link::new(SpanContext::new_root(true)))
+        .link(Link::new(SpanContext::new_root(true)))
+        .start();
+    span.add_event(
+        "one",
+        vec![
+            tracewire::span::KeyValue::new("x", 1_i64),
+            tracewire::span::KeyValue::new("y", 2_i64),
+        ],
+    );
+    span.add_event("two", vec![]);
+    span.end();
+    let data = &sink.spans()[0];
+    assert_eq!(data.attributes.len(), 2);
+    assert_eq!(data.attribute("a"), Some(&Value::from("abc")));
+    assert_eq!(data.dropped_attributes, 1);
+    assert_eq!((data.events.len(), data.dropped_events), (1, 1));
+    assert_eq!(data.events[0].dropped_attributes, 1);
+    assert_eq!((data.links.len(), data.dropped_links), (1, 1));
+}
+
+#[test]
+fn record_only_spans_reach_only_the_sinks_that_ask() {
+    let exported = MemorySink::new();
+    let tail = MemorySink::new().with_record_only(true);
+    let tracer = Tracer::builder()
+        .sampler(tracewire::sampling::Sampler::always_record(
+            tracewire::sampling::Sampler::always_off(),
+        ))
+        .sink(FanOut::new().with(exported.clone()).with(tail.clone()))
+        .build();
+    let span = tracer.span("head says no").start();
+    assert!(span.is_recording());
+    assert!(!span.span_context().unwrap().flags().is_sampled());
+    span.end();
+    assert!(
+        exported.spans().is_empty(),
+        "exporters see sampled spans only"
+    );
+    assert_eq!(tail.spans().len(), 1);
+}
