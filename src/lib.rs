@@ -30,7 +30,7 @@
 //! | [`context`] | [`SpanContext`], [`TraceFlags`], [`TraceState`], [`Baggage`] | id |
 //! | [`config`] | `OTEL_*` warnings and strict mode | — |
 //! | [`propagation`] | the [`Propagator`](propagation::Propagator) trait, every format, `OTEL_PROPAGATORS` | context |
-//! | [`semconv`], [`span`] | semantic-convention keys; the span data model: attributes, events, links, status, limits, [`SpanData`](span::SpanData) | context |
+//! | [`semconv`], [`span`](mod@span) | semantic-convention keys; the span data model: attributes, events, links, status, limits, [`SpanData`](span::SpanData) | context |
 //! | [`sampling`] | the [`ShouldSample`](sampling::ShouldSample) trait and the built-in samplers | context, span |
 //! | [`sink`] | the [`SpanSink`](sink::SpanSink) and [`Exporter`](sink::Exporter) traits; memory, fan-out, batch sinks; stdout exporter | span |
 //! | [`tracer`] | [`Tracer`] and its builder and `OTEL_*` configuration, live [`Span`]s, the current [`Context`] across `.await`, tasks and threads | all above |

@@ -1,7 +1,7 @@
 //! The span data model: attribute values, events, links, status, limits, and [`SpanData`], the
 //! finished span that sinks and exporters receive.
 //!
-//! Live spans are created by a [`Tracer`](crate::Tracer) (or by [`span`](crate::span) from the
+//! Live spans are created by a [`Tracer`](crate::Tracer) (or by [`span`](fn@crate::span) from the
 //! current span) and become `SpanData` when they end.
 
 mod attributes;

@@ -367,7 +367,7 @@ pub(crate) enum ParentChoice {
 /// Builds a span: name, kind, parent, attributes and links known at start (the sampler sees
 /// them), then [`start`](SpanBuilder::start).
 ///
-/// Made by [`Tracer::span`], [`tracewire::span`](crate::span) (a child of the current span)
+/// Made by [`Tracer::span`], [`tracewire::span`](fn@crate::span) (a child of the current span)
 /// and [`SpanRef::child`].
 #[must_use = "a span builder does nothing until started"]
 pub struct SpanBuilder<'a> {
