@@ -13,6 +13,9 @@ use super::{ExportError, Exporter, SinkError, SinkStats, SpanSink};
 use crate::config::{ConfigWarning, Configured, process_env, read_number};
 use crate::span::SpanData;
 
+/// How many queued spans apart a producer checks whether a full batch is waiting.
+const WAKE_CHECK_EVERY: u64 = 32;
+
 /// How the batch sink queues and sends spans; the defaults are the OpenTelemetry batch span
 /// processor's.
 ///
@@ -266,8 +269,11 @@ impl SpanSink for BatchSink {
             shared.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        shared.queued.fetch_add(1, Ordering::Relaxed);
-        if shared.queue.len() >= shared.batch_size
+        let queued = shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        // Reading the queue's length touches a cache line the worker writes, so look only every
+        // few spans: the worker is woken at most that many spans later than a full batch.
+        if queued % WAKE_CHECK_EVERY == 0
+            && shared.queue.len() >= shared.batch_size
             && !shared.wake_pending.swap(true, Ordering::AcqRel)
         {
             shared.wake_worker();

@@ -172,3 +172,54 @@ fn json_line(span: &SpanData) -> serde_json::Value {
         "droppedAttributesCount": span.dropped_attributes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Tracer;
+    use crate::sink::MemorySink;
+
+    fn finished_span() -> SpanData {
+        let sink = MemorySink::new();
+        let tracer = Tracer::builder()
+            .service_name("payments")
+            .sink(sink.clone())
+            .build();
+        let span = tracer
+            .span("POST /charges")
+            .kind(SpanKind::Client)
+            .attr("http.request.method", "POST")
+            .start();
+        span.set_status(Status::Error {
+            message: "card declined".into(),
+        });
+        span.end();
+        sink.take().remove(0)
+    }
+
+    #[test]
+    fn pretty_line_names_service_span_ids_and_outcome() {
+        let span = finished_span();
+        let line = StdoutExporter::pretty().format_span(&span);
+        assert!(line.starts_with("[payments] POST /charges "), "{line}");
+        assert!(line.contains(&format!("trace={}", span.span_context.trace_id())));
+        assert!(line.contains("kind=client"));
+        assert!(line.contains("status=error(\"card declined\")"));
+        assert!(line.contains("http.request.method=POST"));
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn json_line_is_one_parseable_object() {
+        let span = finished_span();
+        let line = StdoutExporter::json().format_span(&span);
+        assert!(!line.contains('\n'));
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["service"], "payments");
+        assert_eq!(value["traceId"], span.span_context.trace_id().to_string());
+        assert_eq!(value["parentSpanId"], serde_json::Value::Null);
+        assert_eq!(value["status"]["message"], "card declined");
+        assert_eq!(value["attributes"]["http.request.method"], "POST");
+        assert_eq!(value["durationNanos"], span.duration_nanos());
+    }
+}

@@ -455,8 +455,12 @@ pub(crate) fn new_record(
 ) -> Record {
     let mut record = Record {
         name: std::mem::take(&mut builder.name),
-        // Room for the attributes a layer adds once the span is known to record.
-        attributes: Vec::with_capacity(builder.attributes.len() + 4),
+        // Room for the attributes a layer adds once the span is known to record; a span that
+        // starts with none (a plain child span) allocates only if it gets some.
+        attributes: match builder.attributes.len() {
+            0 => Vec::new(),
+            n => Vec::with_capacity(n + 4),
+        },
         dropped_attributes: 0,
         events: Vec::new(),
         dropped_events: 0,
