@@ -33,7 +33,7 @@ impl GatedExporter {
 }
 
 impl Exporter for GatedExporter {
-    fn export<'a>(&'a self, batch: Vec<SpanData>) -> BoxFuture<'a, Result<(), ExportError>> {
+    fn export<'a>(&'a self, batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>> {
         Box::pin(async move {
             let _permit = self
                 .gate
@@ -46,7 +46,7 @@ impl Exporter for GatedExporter {
             self.names
                 .lock()
                 .unwrap()
-                .extend(batch.into_iter().map(|s| s.name.into_owned()));
+                .extend(batch.iter().map(|s| s.name.to_string()));
             Ok(())
         })
     }
@@ -163,7 +163,7 @@ fn flush_waits_at_most_its_deadline() {
 struct FailingExporter;
 
 impl Exporter for FailingExporter {
-    fn export<'a>(&'a self, _batch: Vec<SpanData>) -> BoxFuture<'a, Result<(), ExportError>> {
+    fn export<'a>(&'a self, _batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>> {
         Box::pin(async { Err(ExportError("collector refused".into())) })
     }
 }
@@ -172,7 +172,7 @@ impl Exporter for FailingExporter {
 struct PanickingExporter;
 
 impl Exporter for PanickingExporter {
-    fn export<'a>(&'a self, _batch: Vec<SpanData>) -> BoxFuture<'a, Result<(), ExportError>> {
+    fn export<'a>(&'a self, _batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>> {
         Box::pin(async { panic!("exporter bug") })
     }
 }

@@ -417,10 +417,14 @@ impl Worker {
             let (exporter, timeout) = (&self.exporter, self.config.export_timeout);
             // A panicking exporter must not take the worker (and every later span) with it.
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                runtime
-                    .block_on(async { tokio::time::timeout(timeout, exporter.export(batch)).await })
+                runtime.block_on(async {
+                    tokio::time::timeout(timeout, exporter.export(&batch)).await
+                })
             }))
             .unwrap_or_else(|_| Ok(Err(ExportError("the exporter panicked".into()))));
+            for span in batch {
+                crate::span::pool::give(span.attributes);
+            }
             match outcome {
                 Ok(Ok(())) => {
                     shared.exported.fetch_add(count, Ordering::Relaxed);

@@ -142,8 +142,9 @@ impl std::error::Error for ExportError {}
 /// [`BatchSink`], on its background thread, inside a Tokio runtime of that thread's own, so
 /// exporters may use Tokio I/O and timers.
 pub trait Exporter: Send + Sync + fmt::Debug + 'static {
-    /// Sends one batch.
-    fn export<'a>(&'a self, batch: Vec<SpanData>) -> BoxFuture<'a, Result<(), ExportError>>;
+    /// Sends one batch. The batch is lent, not given: exporters encode from it, and the
+    /// batch sink recycles the spans' buffers afterwards.
+    fn export<'a>(&'a self, batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>>;
 
     /// Releases resources; called once, after the last batch.
     fn shutdown(&self) {}

@@ -64,10 +64,10 @@ impl StdoutExporter {
 }
 
 impl Exporter for StdoutExporter {
-    fn export<'a>(&'a self, batch: Vec<SpanData>) -> BoxFuture<'a, Result<(), ExportError>> {
+    fn export<'a>(&'a self, batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>> {
         Box::pin(async move {
             let mut text = String::new();
-            for span in &batch {
+            for span in batch {
                 text.push_str(&self.format_span(span));
                 text.push('\n');
             }

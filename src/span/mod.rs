@@ -7,6 +7,7 @@
 mod attributes;
 mod data;
 mod limits;
+pub(crate) mod pool;
 
 pub use attributes::{Key, KeyValue, Value};
 pub use data::{Event, InstrumentationScope, Link, Resource, SpanData, SpanKind, Status};

@@ -459,7 +459,7 @@ pub(crate) fn new_record(
         // starts with none (a plain child span) allocates only if it gets some.
         attributes: match builder.attributes.len() {
             0 => Vec::new(),
-            n => Vec::with_capacity(n + 4),
+            n => crate::span::pool::take(n + 4),
         },
         dropped_attributes: 0,
         events: Vec::new(),
