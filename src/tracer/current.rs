@@ -156,15 +156,9 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        // Swap our context in; the guard swaps it back out even if `poll` panics.
-        let entered = this.context.take().unwrap_or_default();
-        let previous = CURRENT.with(|current| current.replace(entered));
-        let restore = Restore {
-            slot: this.context,
-            previous: Some(previous),
-        };
+        let entered = enter_slot(this.context);
         let output = this.inner.poll(cx);
-        drop(restore);
+        drop(entered);
         if output.is_ready() {
             // The work is done: end the span now, not when the future is dropped.
             this.span.take();
@@ -173,7 +167,19 @@ impl<F: Future> Future for Instrumented<F> {
     }
 }
 
-struct Restore<'a> {
+/// Makes the context held in `slot` current until the returned guard drops, by moving it into
+/// the thread-local and back (no reference count changes); restored even if the caller panics.
+pub(crate) fn enter_slot(slot: &mut Option<Context>) -> Restore<'_> {
+    let entered = slot.take().unwrap_or_default();
+    let previous = CURRENT.with(|current| current.replace(entered));
+    Restore {
+        slot,
+        previous: Some(previous),
+    }
+}
+
+/// Swaps the context back out of the thread-local into its slot.
+pub(crate) struct Restore<'a> {
     slot: &'a mut Option<Context>,
     previous: Option<Context>,
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub(crate) use current::enter_slot;
 pub use current::{Context, ContextGuard, FutureExt, Instrumented, span, spawn};
 pub use span::{Span, SpanBuilder, SpanRef};
 

@@ -193,6 +193,22 @@ impl SpanRef {
         }
     }
 
+    /// Sets several attributes at once (one lock for all of them).
+    pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
+        if let Inner::Recording(span) = &self.inner {
+            span.with_record(|record, limits| {
+                for kv in attributes {
+                    limits.set_attribute(
+                        &mut record.attributes,
+                        &mut record.dropped_attributes,
+                        limits.attribute_count,
+                        kv,
+                    );
+                }
+            });
+        }
+    }
+
     /// Adds a timestamped event.
     pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
         if let Inner::Recording(span) = &self.inner {

@@ -1,0 +1,286 @@
+//! OpenTelemetry HTTP semantic conventions (stable): the attributes and name of an HTTP span.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{LazyLock, PoisonError, RwLock};
+
+use http::{HeaderMap, Method, Request, Version};
+
+use crate::semconv::{
+    CLIENT_ADDRESS, HTTP_REQUEST_METHOD_ORIGINAL, NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS,
+    SERVER_PORT, URL_PATH, URL_QUERY, URL_SCHEME, USER_AGENT_ORIGINAL,
+};
+use crate::span::{KeyValue, Value};
+
+/// Query parameters whose values the HTTP conventions say to redact (`url.query`, `url.full`).
+const SENSITIVE_QUERY_KEYS: &[&str] = &[
+    "AWSAccessKeyId",
+    "Signature",
+    "sig",
+    "X-Goog-Signature",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+];
+
+/// `http.request.method`: the method if the conventions know it, else `_OTHER` (with the
+/// original in `http.request.method_original`).
+pub(crate) fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "_OTHER",
+    }
+}
+
+/// The span name: `{method} {route}`, `{method}` without a route, `HTTP` for `_OTHER`.
+/// Names are interned, so a server's handful of route names cost no allocation per request.
+pub(crate) fn span_name(method: &'static str, route: Option<&str>) -> Cow<'static, str> {
+    let method = if method == "_OTHER" { "HTTP" } else { method };
+    match route {
+        Some(route) => intern_with(&[method, " ", route]),
+        None => Cow::Borrowed(method),
+    }
+}
+
+/// An interned string: route templates and span names are few per service, so each distinct
+/// one is leaked once and shared; past a bound (a service that builds names from raw paths),
+/// strings are allocated per call instead, so memory stays bounded.
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
+pub(crate) fn intern(value: &str) -> Cow<'static, str> {
+    intern_with(&[value])
+}
+
+fn intern_with(parts: &[&str]) -> Cow<'static, str> {
+    const MAX_INTERNED: usize = 4096;
+    static INTERNED: LazyLock<RwLock<HashSet<&'static str>>> =
+        LazyLock::new(|| RwLock::new(HashSet::new()));
+    let mut buffer = [0u8; 256];
+    let joined: Cow<'_, str> = match join_into(&mut buffer, parts) {
+        Some(joined) => Cow::Borrowed(joined),
+        None => Cow::Owned(parts.concat()),
+    };
+    if let Some(found) = INTERNED
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(joined.as_ref())
+    {
+        return Cow::Borrowed(found);
+    }
+    let mut set = INTERNED.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = set.get(joined.as_ref()) {
+        return Cow::Borrowed(found);
+    }
+    if set.len() >= MAX_INTERNED {
+        return Cow::Owned(joined.into_owned());
+    }
+    let leaked: &'static str = Box::leak(joined.into_owned().into_boxed_str());
+    set.insert(leaked);
+    Cow::Borrowed(leaked)
+}
+
+/// Joins `parts` in a stack buffer when they fit, so that a lookup allocates nothing.
+fn join_into<'b>(buffer: &'b mut [u8; 256], parts: &[&str]) -> Option<&'b str> {
+    let mut len = 0;
+    for part in parts {
+        let end = len + part.len();
+        buffer.get_mut(len..end)?.copy_from_slice(part.as_bytes());
+        len = end;
+    }
+    std::str::from_utf8(&buffer[..len]).ok()
+}
+
+/// `network.protocol.version`.
+pub(crate) fn protocol_version(version: Version) -> Option<&'static str> {
+    match version {
+        Version::HTTP_09 => Some("0.9"),
+        Version::HTTP_10 => Some("1.0"),
+        Version::HTTP_11 => Some("1.1"),
+        Version::HTTP_2 => Some("2"),
+        Version::HTTP_3 => Some("3"),
+        _ => None,
+    }
+}
+
+/// A query string with the values of sensitive parameters replaced by `REDACTED`.
+pub(crate) fn redact_query(query: &str) -> Cow<'_, str> {
+    let sensitive = |pair: &str| {
+        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+        SENSITIVE_QUERY_KEYS.contains(&key)
+    };
+    if !query.split('&').any(sensitive) {
+        return Cow::Borrowed(query);
+    }
+    let redacted: Vec<Cow<'_, str>> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if sensitive(pair) => Cow::Owned(format!("{key}=REDACTED")),
+            _ => Cow::Borrowed(pair),
+        })
+        .collect();
+    Cow::Owned(redacted.join("&"))
+}
+
+/// `server.address` and `server.port` from the `Host` header or the URI's authority.
+fn server_address<B>(request: &Request<B>) -> Option<(String, Option<u16>)> {
+    let authority = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .or_else(|| request.uri().authority().cloned())?;
+    Some((authority.host().to_string(), authority.port_u16()))
+}
+
+/// `client.address`: the first `X-Forwarded-For` or `Forwarded: for=` entry (the client behind
+/// proxies, as the conventions prefer), else the peer address if the server recorded one.
+fn client_address<B>(request: &Request<B>) -> Option<String> {
+    let headers = request.headers();
+    let forwarded_for = headers
+        .get("x-forwarded-for")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split(',').next())
+        .map(str::trim)
+        .filter(|a| !a.is_empty());
+    let forwarded = || {
+        headers
+            .get(http::header::FORWARDED)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| {
+                h.split([';', ','])
+                    .map(str::trim)
+                    .find_map(|p| p.strip_prefix("for=").or_else(|| p.strip_prefix("For=")))
+            })
+            .map(|a| a.trim_matches('"').to_string())
+    };
+    forwarded_for
+        .map(str::to_string)
+        .or_else(forwarded)
+        .or_else(|| peer_address(request).map(|a| a.ip().to_string()))
+}
+
+fn peer_address<B>(request: &Request<B>) -> Option<SocketAddr> {
+    #[cfg(feature = "axum")]
+    if let Some(info) = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+    {
+        return Some(info.0);
+    }
+    request.extensions().get::<SocketAddr>().copied()
+}
+
+/// The attributes a server span carries from its request (those known before the response).
+pub(crate) fn server_request_attributes<B>(
+    request: &Request<B>,
+    method: &'static str,
+    recorded_headers: &[http::HeaderName],
+) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(12);
+    let uri = request.uri();
+    attributes.push(KeyValue::new(URL_PATH, uri.path().to_string()));
+    if let Some(query) = uri.query() {
+        attributes.push(KeyValue::new(URL_QUERY, redact_query(query).into_owned()));
+    }
+    let scheme = uri.scheme_str().unwrap_or("http");
+    attributes.push(KeyValue::new(
+        URL_SCHEME,
+        match scheme {
+            "http" => Value::from("http"),
+            "https" => Value::from("https"),
+            other => Value::from(other.to_string()),
+        },
+    ));
+    if method == "_OTHER" {
+        attributes.push(KeyValue::new(
+            HTTP_REQUEST_METHOD_ORIGINAL,
+            request.method().as_str().to_string(),
+        ));
+    }
+    if let Some(version) = protocol_version(request.version()) {
+        attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
+    }
+    if let Some((host, port)) = server_address(request) {
+        attributes.push(KeyValue::new(SERVER_ADDRESS, host));
+        let port = port.or(match scheme {
+            "https" => Some(443),
+            _ => Some(80),
+        });
+        if let Some(port) = port {
+            attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
+        }
+    }
+    if let Some(client) = client_address(request) {
+        attributes.push(KeyValue::new(CLIENT_ADDRESS, client));
+    }
+    if let Some(agent) = request
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+    {
+        attributes.push(KeyValue::new(USER_AGENT_ORIGINAL, agent.to_string()));
+    }
+    record_headers(
+        &mut attributes,
+        "http.request.header.",
+        request.headers(),
+        recorded_headers,
+    );
+    attributes
+}
+
+/// `http.{request|response}.header.<name>` as string arrays, for the names the user listed.
+pub(crate) fn record_headers(
+    attributes: &mut Vec<KeyValue>,
+    prefix: &str,
+    headers: &HeaderMap,
+    names: &[http::HeaderName],
+) {
+    for name in names {
+        let values: Vec<String> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        if !values.is_empty() {
+            attributes.push(KeyValue::new(format!("{prefix}{name}"), values));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_and_names() {
+        assert_eq!(method_name(&Method::GET), "GET");
+        let custom = Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(method_name(&custom), "_OTHER");
+        assert_eq!(span_name("_OTHER", Some("/x")), "HTTP /x");
+        assert_eq!(span_name("GET", Some("/users/{id}")), "GET /users/{id}");
+        assert_eq!(span_name("POST", None), "POST");
+        // Interned: the same name is the same allocation.
+        let (a, b) = (span_name("GET", Some("/a")), span_name("GET", Some("/a")));
+        assert!(matches!((&a, &b), (Cow::Borrowed(x), Cow::Borrowed(y)) if std::ptr::eq(*x, *y)));
+        let long = "x".repeat(300);
+        assert_eq!(intern(&long), long.as_str());
+    }
+
+    #[test]
+    fn redacts_sensitive_query_values() {
+        assert_eq!(redact_query("a=1&b=2"), "a=1&b=2");
+        assert_eq!(
+            redact_query("sig=abc&page=2&X-Amz-Signature=zz&Signature"),
+            "sig=REDACTED&page=2&X-Amz-Signature=REDACTED&Signature"
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! [`ResponseBody`]: keeps the span open until the body has been sent.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use crate::semconv::ERROR_TYPE;
+use crate::span::Status;
+use crate::tracer::enter_slot;
+use crate::{Context, Span};
+
+pin_project! {
+    /// A response body that ends the request's span when it has been sent completely, when it
+    /// fails, or when it is dropped first (the client went away: recorded on the span). The
+    /// span is current while the body is polled, so streaming work is traced under it.
+    pub struct ResponseBody<B>
+    where
+        B: Body,
+    {
+        #[pin]
+        inner: B,
+        span: Option<Span>,
+        context: Option<Context>,
+    }
+
+    impl<B> PinnedDrop for ResponseBody<B>
+    where
+        B: Body,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(span) = this.span.take() {
+                // An empty body may never be polled: that is a complete response.
+                if !this.inner.is_end_stream() {
+                    span.set_attribute("tracewire.client.disconnected", true);
+                    span.add_event("client disconnected before the response was complete", Vec::new());
+                }
+            }
+        }
+    }
+}
+
+impl<B: Body> ResponseBody<B> {
+    pub(crate) fn new(inner: B, span: Span) -> Self {
+        let context = Some(Context::from_span(&span));
+        Self {
+            inner,
+            span: Some(span),
+            context,
+        }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body,
+    B::Error: fmt::Display,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let entered = enter_slot(this.context);
+        let mut inner = this.inner;
+        let frame = inner.as_mut().poll_frame(cx);
+        drop(entered);
+        match &frame {
+            Poll::Ready(None) => {
+                this.span.take();
+            }
+            Poll::Ready(Some(Err(error))) => {
+                if let Some(span) = this.span.take() {
+                    span.set_attribute(ERROR_TYPE, std::any::type_name::<B::Error>());
+                    span.set_status(Status::Error {
+                        message: error.to_string().into(),
+                    });
+                }
+            }
+            Poll::Ready(Some(Ok(_))) if inner.is_end_stream() => {
+                // The last frame: hyper may not poll again, so end here.
+                this.span.take();
+            }
+            _ => {}
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

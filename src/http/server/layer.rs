@@ -1,0 +1,107 @@
+//! [`ServerLayer`]: the configuration, and `impl Layer`.
+
+use std::sync::Arc;
+
+use http::HeaderName;
+use tower_layer::Layer;
+
+use super::TraceService;
+use crate::Tracer;
+
+/// Traces every request a server handles: one SERVER span per request, a child of the caller's
+/// span, current for the whole handler, ended when the response body has been sent.
+///
+/// See the [module docs](crate::http::server) for what is recorded and when.
+///
+/// # Example
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tracewire::Tracer;
+/// use tracewire::http::ServerLayer;
+/// use tracewire::sink::MemorySink;
+///
+/// let tracer = Tracer::builder().service_name("users").sink(MemorySink::new()).build();
+/// let app: Router = Router::new()
+///     .route("/users/{id}", get(|| async { "alice" }))
+///     .layer(ServerLayer::new(tracer).record_request_header("x-request-id").server_timing(true));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServerLayer {
+    pub(crate) tracer: Tracer,
+    pub(crate) config: Arc<ServerConfig>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ServerConfig {
+    pub(crate) request_headers: Vec<HeaderName>,
+    pub(crate) response_headers: Vec<HeaderName>,
+    pub(crate) server_timing: bool,
+    pub(crate) traceresponse: bool,
+    pub(crate) distrust_incoming: bool,
+}
+
+impl ServerLayer {
+    /// A layer that traces with `tracer` (its propagator reads the incoming context, its
+    /// sampler decides).
+    pub fn new(tracer: Tracer) -> Self {
+        Self {
+            tracer,
+            config: Arc::new(ServerConfig::default()),
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut ServerConfig {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// Records this request header as `http.request.header.<name>` (none are by default:
+    /// headers can carry secrets).
+    pub fn record_request_header(mut self, name: impl TryInto<HeaderName>) -> Self {
+        if let Ok(name) = name.try_into() {
+            self.config_mut().request_headers.push(name);
+        }
+        self
+    }
+
+    /// Records this response header as `http.response.header.<name>`.
+    pub fn record_response_header(mut self, name: impl TryInto<HeaderName>) -> Self {
+        if let Ok(name) = name.try_into() {
+            self.config_mut().response_headers.push(name);
+        }
+        self
+    }
+
+    /// Adds `Server-Timing: trace;desc=00-{trace}-{span}-{flags}` to responses, as the W3C
+    /// Trace Context Level 3 draft specifies, so callers and browsers learn the trace id.
+    pub fn server_timing(mut self, enabled: bool) -> Self {
+        self.config_mut().server_timing = enabled;
+        self
+    }
+
+    /// Adds the older `traceresponse: 00-{trace}-{span}-{flags}` header, for agents that still
+    /// read it.
+    pub fn traceresponse(mut self, enabled: bool) -> Self {
+        self.config_mut().traceresponse = enabled;
+        self
+    }
+
+    /// At the edge: ignore the incoming trace context (a public caller could otherwise force
+    /// sampling) and start a new trace, keeping the incoming span as a link.
+    pub fn distrust_incoming_context(mut self, distrust: bool) -> Self {
+        self.config_mut().distrust_incoming = distrust;
+        self
+    }
+}
+
+impl<S> Layer<S> for ServerLayer {
+    type Service = TraceService<S>;
+
+    fn layer(&self, inner: S) -> TraceService<S> {
+        TraceService {
+            inner,
+            tracer: self.tracer.clone(),
+            config: self.config.clone(),
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The server layer: one SERVER span per request.
+//!
+//! Read the files in the order a request meets them: [`layer`](ServerLayer) (configuration),
+//! `service` (extract the caller's context, sample, start the span, run the handler inside
+//! it), `future` (record the response head), `body` (end the span when the body is sent).
+//!
+//! # What is recorded
+//!
+//! Following the stable OpenTelemetry HTTP semantic conventions:
+//!
+//! - name `{method} {http.route}`, or `{method}` without a route, `HTTP` for unknown methods;
+//! - `http.request.method` (unknown methods as `_OTHER` with `http.request.method_original`),
+//!   `http.route` (axum's matched route, with the `axum` feature), `url.path`, `url.query`
+//!   (values of signature parameters such as `sig` or `X-Amz-Signature` replaced by
+//!   `REDACTED`), `url.scheme`, `network.protocol.version`, `server.address`, `server.port`,
+//!   `client.address`, `user_agent.original`, `http.response.status_code`, and `error.type`
+//!   (the status code for 5xx, the error's type for a failed service or body);
+//! - request and response headers only for the names you list;
+//! - error status for 5xx and for errors, never for 4xx.
+//!
+//! Only `http.request.method` and `http.route` are known to the sampler (per-route rules);
+//! the rest is added only when the span records, so an unsampled request allocates nothing
+//! for its span.
+//!
+//! # When the span ends
+//!
+//! When the response body has been sent completely (its last frame, or end of stream), when
+//! the body fails, when the inner service fails, or when the body is dropped first — the
+//! client went away — which is recorded as `tracewire.client.disconnected = true` and an
+//! event. Streaming responses are timed whole.
+//!
+//! # Reaching the span from a handler
+//!
+//! A recording span is put in the request's extensions as a [`SpanRef`](crate::SpanRef), and
+//! with the `axum` feature `SpanRef` is an extractor. Child spans need neither: the span is
+//! current for the handler's future, so [`tracewire::span`](fn@crate::span) is its child.
+
+mod body;
+mod future;
+mod layer;
+mod service;
+
+pub use body::ResponseBody;
+pub use future::ResponseFuture;
+pub use layer::ServerLayer;
+pub use service::TraceService;

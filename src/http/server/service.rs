@@ -1,0 +1,104 @@
+//! [`TraceService`]: starts the span and runs the inner service inside it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::ResponseFuture;
+use super::body::ResponseBody;
+use super::layer::ServerConfig;
+use crate::http::attributes::{method_name, server_request_attributes, span_name};
+use crate::semconv::{HTTP_REQUEST_METHOD, HTTP_ROUTE};
+use crate::span::{Link, SpanKind};
+use crate::{Context, FutureExt, Tracer};
+
+/// The service [`ServerLayer`](super::ServerLayer) wraps around yours.
+#[derive(Clone, Debug)]
+pub struct TraceService<S> {
+    pub(crate) inner: S,
+    pub(crate) tracer: Tracer,
+    pub(crate) config: Arc<ServerConfig>,
+}
+
+impl<S> TraceService<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TraceService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: fmt::Display,
+    ResBody: http_body::Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let incoming = self.tracer.propagator().extract(request.headers());
+        let method = method_name(request.method());
+        let route = matched_route(&request);
+        let name = span_name(method, route.as_deref());
+
+        let mut builder = self
+            .tracer
+            .span(name)
+            .kind(SpanKind::Server)
+            .attr(HTTP_REQUEST_METHOD, method);
+        builder = match (&incoming.span_context, self.config.distrust_incoming) {
+            (Some(remote), true) => builder.parent(None).link(Link::new(remote.clone())),
+            (remote, _) => builder.parent(remote.as_ref()),
+        };
+        if let Some(route) = route {
+            builder = builder.attr(HTTP_ROUTE, route);
+        }
+        let span = builder.start();
+
+        if span.is_recording() {
+            span.set_attributes(server_request_attributes(
+                &request,
+                method,
+                &self.config.request_headers,
+            ));
+            // Handlers reach their span through the request (an extension, or the axum
+            // extractor). Only recording spans are inserted: inserting boxes the value, and
+            // an unsampled request allocates nothing. Handlers of unsampled requests get a
+            // no-op span; the current context still carries the trace downstream.
+            request.extensions_mut().insert(span.handle());
+        }
+        let context = Context::from_span(&span);
+        let future = self.inner.call(request).with_context(context);
+        ResponseFuture::new(future, span, self.config.clone())
+    }
+}
+
+/// `http.route`: axum's matched route template, interned (see `attributes::intern`).
+fn matched_route<B>(request: &Request<B>) -> Option<std::borrow::Cow<'static, str>> {
+    #[cfg(feature = "axum")]
+    if let Some(path) = request.extensions().get::<axum::extract::MatchedPath>() {
+        return Some(crate::http::attributes::intern(path.as_str()));
+    }
+    let _ = request;
+    None
+}

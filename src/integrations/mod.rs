@@ -1,0 +1,4 @@
+//! Integrations with other crates, each behind its cargo feature.
+
+#[cfg(feature = "axum")]
+mod axum;

@@ -1,0 +1,346 @@
+//! The server layer on a real axum server, driven by a real hyper client over 127.0.0.1.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::routing::get;
+use bytes::Bytes;
+use http::{HeaderMap, Request};
+use http_body::Frame;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracewire::http::ServerLayer;
+use tracewire::propagation::PropagationContext;
+use tracewire::sampling::{Rule, Sampler};
+use tracewire::sink::MemorySink;
+use tracewire::span::{SpanData, SpanKind, Status, Value};
+use tracewire::{Context, SpanRef, Tracer};
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID: &str = "00f067aa0ba902b7";
+
+fn tracer(sampler: Sampler) -> (Tracer, MemorySink) {
+    let sink = MemorySink::new();
+    let tracer = Tracer::builder()
+        .service_name("server-test")
+        .sampler(sampler)
+        .sink(sink.clone())
+        .build();
+    (tracer, sink)
+}
+
+/// The traceparent the current context would send downstream.
+fn downstream_traceparent(tracer: &Tracer) -> String {
+    let mut headers = HeaderMap::new();
+    let cx = PropagationContext {
+        span_context: Context::current().span().span_context().cloned(),
+        ..Default::default()
+    };
+    tracer.propagator().inject(&cx, &mut headers);
+    headers
+        .get("traceparent")
+        .map_or("none".into(), |v| v.to_str().unwrap().to_string())
+}
+
+fn app(tracer: Tracer, layer: ServerLayer) -> Router {
+    let downstream = tracer.clone();
+    Router::new()
+        .route(
+            "/users/{id}",
+            get(|span: SpanRef| async move {
+                span.set_attribute("app.user.found", true);
+                tracewire::span("db.query").in_scope(async {}).await;
+                "alice"
+            }),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+        .route("/missing", get(|| async { StatusCode::NOT_FOUND }))
+        .route(
+            "/downstream",
+            get(move || async move { downstream_traceparent(&downstream) }),
+        )
+        .route(
+            "/stream",
+            get(|| async { ticking_body(5, Duration::from_millis(50)) }),
+        )
+        .layer(layer)
+}
+
+/// A body of `count` chunks, one every `every`.
+fn ticking_body(count: usize, every: Duration) -> Body {
+    Body::new(Ticks {
+        left: count,
+        every,
+        sleep: None,
+    })
+}
+
+struct Ticks {
+    left: usize,
+    every: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl http_body::Body for Ticks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let every = self.every;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
+        if sleep.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.sleep = None;
+        self.left -= 1;
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"chunk\n")))))
+    }
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn client(http2: bool) -> Client<HttpConnector, Empty<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .http2_only(http2)
+        .build_http()
+}
+
+async fn get_with(
+    client: &Client<HttpConnector, Empty<Bytes>>,
+    addr: SocketAddr,
+    path: &str,
+    traceparent: Option<&str>,
+) -> (StatusCode, HeaderMap, String) {
+    let mut request = Request::get(format!("http://{addr}{path}"));
+    if let Some(traceparent) = traceparent {
+        request = request.header("traceparent", traceparent);
+    }
+    let response = client
+        .request(request.body(Empty::new()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+fn find<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans.iter().find(|s| s.name == name).unwrap_or_else(|| {
+        panic!(
+            "no span {name:?} in {:?}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        )
+    })
+}
+
+#[tokio::test]
+async fn a_request_becomes_a_server_span_that_continues_the_callers_trace() {
+    for http2 in [false, true] {
+        let (tracer, sink) = tracer(Sampler::parent_based(Sampler::always_on()).into());
+        let layer = ServerLayer::new(tracer.clone()).server_timing(true);
+        let addr = serve(app(tracer, layer)).await;
+        let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+        let (status, headers, body) = get_with(
+            &client(http2),
+            addr,
+            "/users/42?sig=secret&page=1",
+            Some(&traceparent),
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "alice"));
+
+        let spans = sink.wait_for(2, Duration::from_secs(5)).unwrap();
+        let server = find(&spans, "GET /users/{id}");
+        assert_eq!(server.kind, SpanKind::Server);
+        assert_eq!(server.span_context.trace_id().to_string(), TRACE_ID);
+        assert_eq!(server.parent_span_id.unwrap().to_string(), PARENT_ID);
+        assert!(server.parent_is_remote);
+        let attr = |key: &str| server.attribute(key).cloned();
+        assert_eq!(attr("http.request.method"), Some(Value::from("GET")));
+        assert_eq!(attr("http.route"), Some(Value::from("/users/{id}")));
+        assert_eq!(attr("url.path"), Some(Value::from("/users/42")));
+        assert_eq!(attr("url.query"), Some(Value::from("sig=REDACTED&page=1")));
+        assert_eq!(attr("url.scheme"), Some(Value::from("http")));
+        assert_eq!(attr("http.response.status_code"), Some(Value::I64(200)));
+        assert_eq!(attr("server.address"), Some(Value::from("127.0.0.1")));
+        assert_eq!(attr("server.port"), Some(Value::I64(addr.port().into())));
+        assert_eq!(
+            attr("network.protocol.version"),
+            Some(Value::from(if http2 { "2" } else { "1.1" }))
+        );
+        assert_eq!(
+            attr("app.user.found"),
+            Some(Value::Bool(true)),
+            "set through the extractor"
+        );
+        assert_eq!(server.status, Status::Unset);
+
+        let query = find(&spans, "db.query");
+        assert_eq!(query.parent_span_id, Some(server.span_context.span_id()));
+        assert_eq!(
+            query.span_context.trace_id(),
+            server.span_context.trace_id()
+        );
+
+        let timing = headers["server-timing"].to_str().unwrap();
+        assert_eq!(
+            timing,
+            format!(
+                "trace;desc=00-{TRACE_ID}-{}-01",
+                server.span_context.span_id()
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn server_errors_are_errors_and_client_errors_are_not() {
+    let (tracer, sink) = tracer(Sampler::always_on());
+    let addr = serve(app(tracer.clone(), ServerLayer::new(tracer))).await;
+    let client = client(false);
+    assert_eq!(
+        get_with(&client, addr, "/fail", None).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        get_with(&client, addr, "/missing", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let spans = sink.wait_for(2, Duration::from_secs(5)).unwrap();
+    let fail = find(&spans, "GET /fail");
+    assert!(matches!(fail.status, Status::Error { .. }));
+    assert_eq!(fail.attribute("error.type"), Some(&Value::from("500")));
+    let missing = find(&spans, "GET /missing");
+    assert_eq!(missing.status, Status::Unset);
+    assert_eq!(missing.attribute("error.type"), None);
+}
+
+#[tokio::test]
+async fn an_invalid_traceparent_starts_a_new_trace() {
+    let (tracer, sink) = tracer(Sampler::parent_based(Sampler::always_on()).into());
+    let addr = serve(app(tracer.clone(), ServerLayer::new(tracer))).await;
+    let invalid = format!("00-{TRACE_ID}-{PARENT_ID}-01-extra");
+    get_with(&client(false), addr, "/health", Some(&invalid)).await;
+    let spans = sink.wait_for(1, Duration::from_secs(5)).unwrap();
+    let span = find(&spans, "GET /health");
+    assert_ne!(span.span_context.trace_id().to_string(), TRACE_ID);
+    assert_eq!(span.parent_span_id, None);
+}
+
+#[tokio::test]
+async fn an_unsampled_request_records_nothing_but_still_propagates_flag_00() {
+    let (tracer, sink) = tracer(Sampler::parent_based(Sampler::always_on()).into());
+    let addr = serve(app(tracer.clone(), ServerLayer::new(tracer.clone()))).await;
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-00");
+    let (_, _, downstream) =
+        get_with(&client(false), addr, "/downstream", Some(&traceparent)).await;
+    assert!(
+        downstream.starts_with(&format!("00-{TRACE_ID}-")),
+        "{downstream}"
+    );
+    assert!(downstream.ends_with("-00"), "{downstream}");
+    assert!(
+        !downstream.contains(PARENT_ID),
+        "a new span id downstream: {downstream}"
+    );
+    // And the sampled request next to it is recorded, so the sink is live.
+    get_with(&client(false), addr, "/health", None).await;
+    let spans = sink.wait_for(1, Duration::from_secs(5)).unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].name, "GET /health");
+    assert!(tracer.stats().sampled_out >= 1);
+}
+
+#[tokio::test]
+async fn per_route_sampling_rules_see_the_route_template() {
+    let sampler =
+        Sampler::rules(Sampler::always_on()).rule(Rule::route("/health"), Sampler::always_off());
+    let (tracer, sink) = tracer(sampler.into());
+    let addr = serve(app(tracer.clone(), ServerLayer::new(tracer))).await;
+    let client = client(false);
+    get_with(&client, addr, "/health", None).await;
+    get_with(&client, addr, "/users/7", None).await;
+    let spans = sink.wait_for(2, Duration::from_secs(5)).unwrap();
+    assert!(spans.iter().all(|s| s.name != "GET /health"));
+    find(&spans, "GET /users/{id}");
+}
+
+#[tokio::test]
+async fn a_streaming_response_is_timed_whole() {
+    let (tracer, sink) = tracer(Sampler::always_on());
+    let addr = serve(app(tracer.clone(), ServerLayer::new(tracer))).await;
+    let (_, _, body) = get_with(&client(false), addr, "/stream", None).await;
+    assert_eq!(body.lines().count(), 5);
+    let spans = sink.wait_for(1, Duration::from_secs(5)).unwrap();
+    let span = find(&spans, "GET /stream");
+    assert!(
+        span.duration_nanos() >= 200_000_000,
+        "{} ns",
+        span.duration_nanos()
+    );
+    assert_eq!(span.attribute("tracewire.client.disconnected"), None);
+}
+
+// Multi-threaded: the test blocks in `wait_for` while the server notices the hang-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_mid_stream_is_recorded() {
+    let (tracer, sink) = tracer(Sampler::always_on());
+    let addr = serve(app(tracer.clone(), ServerLayer::new(tracer))).await;
+    // A raw HTTP/1.1 connection, so that hanging up closes the socket at once.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /stream HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = vec![0; 256];
+    let read = stream.read(&mut first).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
+    drop(stream); // hang up
+    let spans = sink.wait_for(1, Duration::from_secs(5)).unwrap();
+    let span = find(&spans, "GET /stream");
+    assert_eq!(
+        span.attribute("tracewire.client.disconnected"),
+        Some(&Value::Bool(true))
+    );
+    assert!(span.events.iter().any(|e| e.name.contains("disconnected")));
+}
+
+#[tokio::test]
+async fn distrusting_the_incoming_context_starts_a_new_trace_with_a_link() {
+    let (tracer, sink) = tracer(Sampler::parent_based(Sampler::always_off()).into());
+    let layer = ServerLayer::new(tracer.clone()).distrust_incoming_context(true);
+    let addr = serve(app(tracer, layer)).await;
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    get_with(&client(false), addr, "/health", Some(&traceparent)).await;
+    // The caller's sampled flag no longer forces sampling: the root sampler said no.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(sink.spans().is_empty());
+}
