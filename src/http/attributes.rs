@@ -237,6 +237,61 @@ pub(crate) fn server_request_attributes<B>(
     attributes
 }
 
+/// `url.full` with credentials replaced by `REDACTED:REDACTED` and signature values by
+/// `REDACTED`, as the HTTP client conventions require.
+pub(crate) fn redacted_full_url(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let authority: Cow<'_, str> = match authority.rsplit_once('@') {
+        Some((_, host)) => Cow::Owned(format!("REDACTED:REDACTED@{host}")),
+        None => Cow::Borrowed(authority),
+    };
+    let mut url = format!("{scheme}://{authority}{}", uri.path());
+    if let Some(query) = uri.query() {
+        url.push('?');
+        url.push_str(&redact_query(query));
+    }
+    url
+}
+
+/// The attributes a client span carries from its request, beyond the method.
+pub(crate) fn client_request_attributes<B>(
+    request: &Request<B>,
+    method: &'static str,
+    recorded_headers: &[http::HeaderName],
+) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(8);
+    let uri = request.uri();
+    attributes.push(KeyValue::new(
+        crate::semconv::URL_FULL,
+        redacted_full_url(uri),
+    ));
+    if method == "_OTHER" {
+        attributes.push(KeyValue::new(
+            HTTP_REQUEST_METHOD_ORIGINAL,
+            request.method().as_str().to_string(),
+        ));
+    }
+    if let Some((host, port)) = server_address(request) {
+        attributes.push(KeyValue::new(SERVER_ADDRESS, host));
+        let port = port.unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
+    }
+    if let Some(version) = protocol_version(request.version()) {
+        attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
+    }
+    record_headers(
+        &mut attributes,
+        "http.request.header.",
+        request.headers(),
+        recorded_headers,
+    );
+    attributes
+}
+
 /// `http.{request|response}.header.<name>` as string arrays, for the names the user listed.
 pub(crate) fn record_headers(
     attributes: &mut Vec<KeyValue>,
@@ -273,6 +328,19 @@ mod tests {
         assert!(matches!((&a, &b), (Cow::Borrowed(x), Cow::Borrowed(y)) if std::ptr::eq(*x, *y)));
         let long = "x".repeat(300);
         assert_eq!(intern(&long), long.as_str());
+    }
+
+    #[test]
+    fn full_urls_hide_credentials_and_signatures() {
+        let uri: http::Uri = "https://user:pw@example.com:8443/a/b?sig=x&q=1"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            redacted_full_url(&uri),
+            "https://REDACTED:REDACTED@example.com:8443/a/b?sig=REDACTED&q=1"
+        );
+        let plain: http::Uri = "http://example.com/".parse().unwrap();
+        assert_eq!(redacted_full_url(&plain), "http://example.com/");
     }
 
     #[test]

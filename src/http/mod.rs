@@ -1,9 +1,13 @@
-//! Tower layers that trace HTTP servers (and, next, clients).
+//! Tower layers that trace HTTP servers and clients.
 //!
 //! [`ServerLayer`] wraps any `tower::Service<http::Request<B>>` that returns
-//! `http::Response<_>`: an axum `Router`, a hyper service, a tower stack.
+//! `http::Response<_>`: an axum `Router`, a hyper service, a tower stack. [`ClientLayer`] wraps
+//! any client that is such a service: hyper-util's client, tower stacks, later tonic channels.
 
 mod attributes;
+mod body;
+pub mod client;
 pub mod server;
 
+pub use client::ClientLayer;
 pub use server::ServerLayer;

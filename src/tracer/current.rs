@@ -11,15 +11,21 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
 use super::span::{Span, SpanBuilder, SpanRef};
-use crate::context::SpanContext;
+use crate::context::{Baggage, SpanContext};
 
 thread_local! {
-    static CURRENT: RefCell<Context> = const { RefCell::new(Context { span: SpanRef::NONE }) };
+    static CURRENT: RefCell<Context> = const {
+        RefCell::new(Context {
+            span: SpanRef::NONE,
+            baggage: None,
+        })
+    };
 }
 
 /// What is current for a task or thread: the span new spans become children of.
@@ -49,6 +55,8 @@ thread_local! {
 #[derive(Clone, Debug, Default)]
 pub struct Context {
     span: SpanRef,
+    /// Shared, and absent when empty, so that carrying it costs nothing without baggage.
+    baggage: Option<Arc<Baggage>>,
 }
 
 impl Context {
@@ -59,7 +67,22 @@ impl Context {
 
     /// A context whose current span is `span`.
     pub fn from_span(span: &SpanRef) -> Self {
-        Self { span: span.clone() }
+        Self {
+            span: span.clone(),
+            baggage: None,
+        }
+    }
+
+    /// This context carrying `baggage` (from the incoming request) for outgoing calls.
+    #[must_use]
+    pub fn with_baggage(mut self, baggage: Baggage) -> Self {
+        self.baggage = (!baggage.is_empty()).then(|| Arc::new(baggage));
+        self
+    }
+
+    /// The baggage this context carries to outgoing calls.
+    pub fn baggage(&self) -> Option<&Baggage> {
+        self.baggage.as_deref()
     }
 
     /// The current span of this context.

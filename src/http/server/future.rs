@@ -9,9 +9,9 @@ use std::task::{Context as TaskContext, Poll, ready};
 use http::{HeaderValue, Response};
 use pin_project_lite::pin_project;
 
-use super::body::ResponseBody;
 use super::layer::ServerConfig;
 use crate::http::attributes::record_headers;
+use crate::http::body::{EarlyDrop, ResponseBody};
 use crate::propagation::TraceContextPropagator;
 use crate::semconv::{ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
 use crate::span::Status;
@@ -70,7 +70,9 @@ where
                     span.set_attributes(headers);
                 }
                 add_trace_headers(&mut response, &span, this.config);
-                Poll::Ready(Ok(response.map(|body| ResponseBody::new(body, span))))
+                Poll::Ready(Ok(response.map(|body| {
+                    ResponseBody::new(body, span, EarlyDrop::ClientWentAway)
+                })))
             }
             Err(error) => {
                 span.set_attribute(ERROR_TYPE, std::any::type_name::<E>());

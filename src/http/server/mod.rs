@@ -35,12 +35,11 @@
 //! with the `axum` feature `SpanRef` is an extractor. Child spans need neither: the span is
 //! current for the handler's future, so [`tracewire::span`](fn@crate::span) is its child.
 
-mod body;
 mod future;
 mod layer;
 mod service;
 
-pub use body::ResponseBody;
+pub use crate::http::body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::ServerLayer;
 pub use service::TraceService;

@@ -8,9 +8,9 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::ResponseFuture;
-use super::body::ResponseBody;
 use super::layer::ServerConfig;
 use crate::http::attributes::{method_name, server_request_attributes, span_name};
+use crate::http::body::ResponseBody;
 use crate::semconv::{HTTP_REQUEST_METHOD, HTTP_ROUTE};
 use crate::span::{Link, SpanKind};
 use crate::{Context, FutureExt, Tracer};
@@ -87,7 +87,7 @@ where
             // no-op span; the current context still carries the trace downstream.
             request.extensions_mut().insert(span.handle());
         }
-        let context = Context::from_span(&span);
+        let context = Context::from_span(&span).with_baggage(incoming.baggage);
         let future = self.inner.call(request).with_context(context);
         ResponseFuture::new(future, span, self.config.clone())
     }

@@ -1,4 +1,5 @@
-//! [`ResponseBody`]: keeps the span open until the body has been sent.
+//! [`ResponseBody`]: keeps the span open until the body has been sent (server) or received
+//! (client).
 
 use std::fmt;
 use std::pin::Pin;
@@ -13,9 +14,10 @@ use crate::tracer::enter_slot;
 use crate::{Context, Span};
 
 pin_project! {
-    /// A response body that ends the request's span when it has been sent completely, when it
-    /// fails, or when it is dropped first (the client went away: recorded on the span). The
-    /// span is current while the body is polled, so streaming work is traced under it.
+    /// A response body that ends the request's span when it has been sent (or received)
+    /// completely, when it fails, or when it is dropped first. On a server, dropped first
+    /// means the client went away, which is recorded on the span. The span is current while
+    /// the body is polled, so streaming work is traced under it.
     pub struct ResponseBody<B>
     where
         B: Body,
@@ -24,6 +26,7 @@ pin_project! {
         inner: B,
         span: Option<Span>,
         context: Option<Context>,
+        early_drop: EarlyDrop,
     }
 
     impl<B> PinnedDrop for ResponseBody<B>
@@ -34,7 +37,7 @@ pin_project! {
             let this = this.project();
             if let Some(span) = this.span.take() {
                 // An empty body may never be polled: that is a complete response.
-                if !this.inner.is_end_stream() {
+                if *this.early_drop == EarlyDrop::ClientWentAway && !this.inner.is_end_stream() {
                     span.set_attribute("tracewire.client.disconnected", true);
                     span.add_event("client disconnected before the response was complete", Vec::new());
                 }
@@ -43,13 +46,23 @@ pin_project! {
     }
 }
 
+/// What a body dropped before its end means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EarlyDrop {
+    /// A server's response body: the client hung up.
+    ClientWentAway,
+    /// A client's response body: the caller stopped reading, which is its right.
+    Nothing,
+}
+
 impl<B: Body> ResponseBody<B> {
-    pub(crate) fn new(inner: B, span: Span) -> Self {
+    pub(crate) fn new(inner: B, span: Span, early_drop: EarlyDrop) -> Self {
         let context = Some(Context::from_span(&span));
         Self {
             inner,
             span: Some(span),
             context,
+            early_drop,
         }
     }
 }

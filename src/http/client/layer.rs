@@ -1,0 +1,83 @@
+//! [`ClientLayer`]: the configuration, and `impl Layer`.
+
+use std::sync::Arc;
+
+use http::HeaderName;
+use tower_layer::Layer;
+
+use super::ClientService;
+use crate::Tracer;
+
+/// Traces every request a client sends: one CLIENT span per request, a child of the current
+/// span (or of a [`SpanContext`](crate::SpanContext) put in the request's extensions), with
+/// the trace context injected into the request's headers. The span ends when the response
+/// body has been received.
+///
+/// Works with any `tower::Service<http::Request<B>>`: hyper-util's client, a tonic channel,
+/// any tower stack.
+///
+/// # Example
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Empty;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use tower::ServiceBuilder;
+/// use tracewire::Tracer;
+/// use tracewire::http::ClientLayer;
+/// use tracewire::sink::MemorySink;
+///
+/// let tracer = Tracer::builder().service_name("checkout").sink(MemorySink::new()).build();
+/// let hyper_client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+/// let client = ServiceBuilder::new().layer(ClientLayer::new(tracer)).service(hyper_client);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientLayer {
+    pub(crate) tracer: Tracer,
+    pub(crate) config: Arc<ClientConfig>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ClientConfig {
+    pub(crate) request_headers: Vec<HeaderName>,
+    pub(crate) response_headers: Vec<HeaderName>,
+}
+
+impl ClientLayer {
+    /// A layer that traces with `tracer` (its propagator writes the outgoing headers).
+    pub fn new(tracer: Tracer) -> Self {
+        Self {
+            tracer,
+            config: Arc::new(ClientConfig::default()),
+        }
+    }
+
+    /// Records this request header as `http.request.header.<name>`.
+    pub fn record_request_header(mut self, name: impl TryInto<HeaderName>) -> Self {
+        if let Ok(name) = name.try_into() {
+            Arc::make_mut(&mut self.config).request_headers.push(name);
+        }
+        self
+    }
+
+    /// Records this response header as `http.response.header.<name>`.
+    pub fn record_response_header(mut self, name: impl TryInto<HeaderName>) -> Self {
+        if let Ok(name) = name.try_into() {
+            Arc::make_mut(&mut self.config).response_headers.push(name);
+        }
+        self
+    }
+}
+
+impl<S> Layer<S> for ClientLayer {
+    type Service = ClientService<S>;
+
+    fn layer(&self, inner: S) -> ClientService<S> {
+        ClientService {
+            inner,
+            tracer: self.tracer.clone(),
+            config: self.config.clone(),
+        }
+    }
+}

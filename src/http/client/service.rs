@@ -1,0 +1,90 @@
+//! [`ClientService`]: starts the client span and injects the trace context.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::ResponseFuture;
+use super::layer::ClientConfig;
+use crate::http::attributes::{client_request_attributes, method_name};
+use crate::http::body::ResponseBody;
+use crate::propagation::PropagationContext;
+use crate::semconv::HTTP_REQUEST_METHOD;
+use crate::span::SpanKind;
+use crate::{Context, SpanContext, Tracer};
+
+/// The service [`ClientLayer`](super::ClientLayer) wraps around a client.
+#[derive(Clone, Debug)]
+pub struct ClientService<S> {
+    pub(crate) inner: S,
+    pub(crate) tracer: Tracer,
+    pub(crate) config: Arc<ClientConfig>,
+}
+
+impl<S> ClientService<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ClientService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: fmt::Display,
+    ResBody: http_body::Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let method = method_name(request.method());
+        let name = if method == "_OTHER" { "HTTP" } else { method };
+        let mut builder = self
+            .tracer
+            .span(name)
+            .kind(SpanKind::Client)
+            .attr(HTTP_REQUEST_METHOD, method);
+        // A parent the caller chose for this request wins over the current span.
+        if let Some(parent) = request.extensions().get::<SpanContext>() {
+            builder = builder.parent(Some(parent));
+        }
+        let span = builder.start();
+        if span.is_recording() {
+            span.set_attributes(client_request_attributes(
+                &request,
+                method,
+                &self.config.request_headers,
+            ));
+        }
+        let current = Context::current();
+        let outgoing = PropagationContext {
+            span_context: span.span_context().cloned(),
+            baggage: current.baggage().cloned().unwrap_or_default(),
+        };
+        // Replaces any stale trace headers the request carried.
+        self.tracer
+            .propagator()
+            .inject(&outgoing, request.headers_mut());
+        ResponseFuture::new(self.inner.call(request), span, self.config.clone())
+    }
+}
