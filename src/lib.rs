@@ -76,7 +76,7 @@ pub mod config;
 pub mod context;
 pub mod http;
 pub mod id;
-mod integrations;
+pub mod integrations;
 pub mod propagation;
 pub mod sampling;
 pub mod semconv;

@@ -130,13 +130,12 @@ pub(crate) fn redact_query(query: &str) -> Cow<'_, str> {
 }
 
 /// `server.address` and `server.port` from the `Host` header or the URI's authority.
-fn server_address<B>(request: &Request<B>) -> Option<(String, Option<u16>)> {
-    let authority = request
-        .headers()
+fn server_address(headers: &HeaderMap, uri: &http::Uri) -> Option<(String, Option<u16>)> {
+    let authority = headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.parse::<http::uri::Authority>().ok())
-        .or_else(|| request.uri().authority().cloned())?;
+        .or_else(|| uri.authority().cloned())?;
     Some((authority.host().to_string(), authority.port_u16()))
 }
 
@@ -208,7 +207,7 @@ pub(crate) fn server_request_attributes<B>(
     if let Some(version) = protocol_version(request.version()) {
         attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
     }
-    if let Some((host, port)) = server_address(request) {
+    if let Some((host, port)) = server_address(request.headers(), uri) {
         attributes.push(KeyValue::new(SERVER_ADDRESS, host));
         let port = port.or(match scheme {
             "https" => Some(443),
@@ -255,13 +254,13 @@ pub(crate) fn redacted_full_url(uri: &http::Uri) -> String {
 }
 
 /// The attributes a client span carries from its request, beyond the method.
-pub(crate) fn client_request_attributes<B>(
-    request: &Request<B>,
+pub(crate) fn client_request_attributes(
+    request: &http::request::Parts,
     method: &'static str,
     recorded_headers: &[http::HeaderName],
 ) -> Vec<KeyValue> {
     let mut attributes = Vec::with_capacity(8);
-    let uri = request.uri();
+    let uri = &request.uri;
     attributes.push(KeyValue::new(
         crate::semconv::URL_FULL,
         redacted_full_url(uri),
@@ -269,10 +268,10 @@ pub(crate) fn client_request_attributes<B>(
     if method == "_OTHER" {
         attributes.push(KeyValue::new(
             HTTP_REQUEST_METHOD_ORIGINAL,
-            request.method().as_str().to_string(),
+            request.method.as_str().to_string(),
         ));
     }
-    if let Some((host, port)) = server_address(request) {
+    if let Some((host, port)) = server_address(&request.headers, uri) {
         attributes.push(KeyValue::new(SERVER_ADDRESS, host));
         let port = port.unwrap_or(match uri.scheme_str() {
             Some("https") => 443,
@@ -280,13 +279,13 @@ pub(crate) fn client_request_attributes<B>(
         });
         attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
     }
-    if let Some(version) = protocol_version(request.version()) {
+    if let Some(version) = protocol_version(request.version) {
         attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
     }
     record_headers(
         &mut attributes,
         "http.request.header.",
-        request.headers(),
+        &request.headers,
         recorded_headers,
     );
     attributes

@@ -8,8 +8,7 @@ use std::task::{Context as TaskContext, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::semconv::ERROR_TYPE;
-use crate::span::Status;
+use crate::http::classify::record_error;
 use crate::tracer::enter_slot;
 use crate::{Context, Span};
 
@@ -90,10 +89,7 @@ where
             }
             Poll::Ready(Some(Err(error))) => {
                 if let Some(span) = this.span.take() {
-                    span.set_attribute(ERROR_TYPE, std::any::type_name::<B::Error>());
-                    span.set_status(Status::Error {
-                        message: error.to_string().into(),
-                    });
+                    record_error(&span, error);
                 }
             }
             Poll::Ready(Some(Ok(_))) if inner.is_end_stream() => {

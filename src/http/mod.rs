@@ -6,8 +6,12 @@
 
 mod attributes;
 mod body;
+pub(crate) mod classify;
 pub mod client;
 pub mod server;
 
+#[cfg_attr(not(feature = "reqwest"), allow(unused_imports))]
+pub(crate) use body::EarlyDrop;
+pub use body::ResponseBody;
 pub use client::ClientLayer;
 pub use server::ServerLayer;

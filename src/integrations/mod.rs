@@ -2,3 +2,5 @@
 
 #[cfg(feature = "axum")]
 mod axum;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;

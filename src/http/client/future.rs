@@ -11,10 +11,8 @@ use pin_project_lite::pin_project;
 
 use super::layer::ClientConfig;
 use crate::Span;
-use crate::http::attributes::record_headers;
 use crate::http::body::{EarlyDrop, ResponseBody};
-use crate::semconv::{ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
-use crate::span::Status;
+use crate::http::classify::{mark_cancelled, record_client_response, record_error};
 
 pin_project! {
     /// The future of a traced outgoing request. Dropped before the response arrives, it ends
@@ -29,8 +27,7 @@ pin_project! {
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             if let Some(span) = this.project().span.take() {
-                span.set_attribute("tracewire.request.cancelled", true);
-                span.add_event("request cancelled before the response arrived", Vec::new());
+                mark_cancelled(&span);
             }
         }
     }
@@ -60,32 +57,18 @@ where
         let span = this.span.take().unwrap_or_else(Span::none);
         match result {
             Ok(response) => {
-                let status = response.status();
-                if span.is_recording() {
-                    span.set_attribute(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
-                    // HTTP client conventions: 4xx and 5xx are errors of the call.
-                    if status.is_client_error() || status.is_server_error() {
-                        span.set_attribute(ERROR_TYPE, status.as_u16().to_string());
-                        span.set_status(Status::Error { message: "".into() });
-                    }
-                    let mut headers = Vec::new();
-                    record_headers(
-                        &mut headers,
-                        "http.response.header.",
-                        response.headers(),
-                        &this.config.response_headers,
-                    );
-                    span.set_attributes(headers);
-                }
+                record_client_response(
+                    &span,
+                    response.status(),
+                    response.headers(),
+                    &this.config.response_headers,
+                );
                 Poll::Ready(Ok(
                     response.map(|body| ResponseBody::new(body, span, EarlyDrop::Nothing))
                 ))
             }
             Err(error) => {
-                span.set_attribute(ERROR_TYPE, std::any::type_name::<E>());
-                span.set_status(Status::Error {
-                    message: error.to_string().into(),
-                });
+                record_error(&span, &error);
                 Poll::Ready(Err(error))
             }
         }

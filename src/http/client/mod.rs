@@ -25,3 +25,5 @@ pub use crate::http::body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::ClientLayer;
 pub use service::ClientService;
+#[cfg_attr(not(feature = "reqwest"), allow(unused_imports))]
+pub(crate) use service::start_client_span;

@@ -14,7 +14,7 @@ use crate::http::body::ResponseBody;
 use crate::propagation::PropagationContext;
 use crate::semconv::HTTP_REQUEST_METHOD;
 use crate::span::SpanKind;
-use crate::{Context, SpanContext, Tracer};
+use crate::{Context, Span, SpanContext, Tracer};
 
 /// The service [`ClientLayer`](super::ClientLayer) wraps around a client.
 #[derive(Clone, Debug)]
@@ -56,35 +56,40 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let method = method_name(request.method());
-        let name = if method == "_OTHER" { "HTTP" } else { method };
-        let mut builder = self
-            .tracer
-            .span(name)
-            .kind(SpanKind::Client)
-            .attr(HTTP_REQUEST_METHOD, method);
-        // A parent the caller chose for this request wins over the current span.
-        if let Some(parent) = request.extensions().get::<SpanContext>() {
-            builder = builder.parent(Some(parent));
-        }
-        let span = builder.start();
-        if span.is_recording() {
-            span.set_attributes(client_request_attributes(
-                &request,
-                method,
-                &self.config.request_headers,
-            ));
-        }
-        let current = Context::current();
-        let outgoing = PropagationContext {
-            span_context: span.span_context().cloned(),
-            baggage: current.baggage().cloned().unwrap_or_default(),
-        };
-        // Replaces any stale trace headers the request carried.
-        self.tracer
-            .propagator()
-            .inject(&outgoing, request.headers_mut());
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let (mut parts, body) = request.into_parts();
+        let span = start_client_span(&self.tracer, &mut parts, &self.config.request_headers);
+        let request = Request::from_parts(parts, body);
         ResponseFuture::new(self.inner.call(request), span, self.config.clone())
     }
+}
+
+/// Starts the CLIENT span of an outgoing request (a child of the `SpanContext` in its
+/// extensions, else of the current span) and injects the trace context into its headers,
+/// replacing stale values. Shared by the tower layer and the reqwest middleware.
+pub(crate) fn start_client_span(
+    tracer: &Tracer,
+    request: &mut http::request::Parts,
+    recorded_headers: &[http::HeaderName],
+) -> Span {
+    let method = method_name(&request.method);
+    let name = if method == "_OTHER" { "HTTP" } else { method };
+    let mut builder = tracer
+        .span(name)
+        .kind(SpanKind::Client)
+        .attr(HTTP_REQUEST_METHOD, method);
+    // A parent the caller chose for this request wins over the current span.
+    if let Some(parent) = request.extensions.get::<SpanContext>() {
+        builder = builder.parent(Some(parent));
+    }
+    let span = builder.start();
+    if span.is_recording() {
+        span.set_attributes(client_request_attributes(request, method, recorded_headers));
+    }
+    let outgoing = PropagationContext {
+        span_context: span.span_context().cloned(),
+        baggage: Context::current().baggage().cloned().unwrap_or_default(),
+    };
+    tracer.propagator().inject(&outgoing, &mut request.headers);
+    span
 }

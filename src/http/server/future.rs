@@ -10,11 +10,9 @@ use http::{HeaderValue, Response};
 use pin_project_lite::pin_project;
 
 use super::layer::ServerConfig;
-use crate::http::attributes::record_headers;
 use crate::http::body::{EarlyDrop, ResponseBody};
+use crate::http::classify::{record_error, record_server_response};
 use crate::propagation::TraceContextPropagator;
-use crate::semconv::{ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
-use crate::span::Status;
 use crate::{Instrumented, Span};
 
 pin_project! {
@@ -52,33 +50,19 @@ where
         let span = this.span.take().unwrap_or_else(Span::none);
         match result {
             Ok(mut response) => {
-                let status = response.status();
-                if span.is_recording() {
-                    span.set_attribute(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
-                    // HTTP semantic conventions: 5xx is a server error; 4xx is the client's.
-                    if status.is_server_error() {
-                        span.set_attribute(ERROR_TYPE, status.as_u16().to_string());
-                        span.set_status(Status::Error { message: "".into() });
-                    }
-                    let mut headers = Vec::new();
-                    record_headers(
-                        &mut headers,
-                        "http.response.header.",
-                        response.headers(),
-                        &this.config.response_headers,
-                    );
-                    span.set_attributes(headers);
-                }
+                record_server_response(
+                    &span,
+                    response.status(),
+                    response.headers(),
+                    &this.config.response_headers,
+                );
                 add_trace_headers(&mut response, &span, this.config);
                 Poll::Ready(Ok(response.map(|body| {
                     ResponseBody::new(body, span, EarlyDrop::ClientWentAway)
                 })))
             }
             Err(error) => {
-                span.set_attribute(ERROR_TYPE, std::any::type_name::<E>());
-                span.set_status(Status::Error {
-                    message: error.to_string().into(),
-                });
+                record_error(&span, &error);
                 Poll::Ready(Err(error))
             }
         }

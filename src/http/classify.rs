@@ -1,0 +1,81 @@
+//! Classifying outcomes, as the HTTP semantic conventions say: which responses are errors on
+//! a server and on a client, and how a failed or cancelled call is recorded.
+
+use std::fmt;
+
+use http::{HeaderMap, HeaderName, StatusCode};
+
+use crate::Span;
+use crate::http::attributes::record_headers;
+use crate::semconv::{ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
+use crate::span::Status;
+
+/// Which side of the call a span is on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Server,
+    Client,
+}
+
+/// Records a server response: status code, listed headers, and error status for 5xx only (a
+/// 4xx is the client's error, not the server's).
+pub(crate) fn record_server_response(
+    span: &Span,
+    status: StatusCode,
+    headers: &HeaderMap,
+    recorded_headers: &[HeaderName],
+) {
+    record_response(span, Side::Server, status, headers, recorded_headers);
+}
+
+/// Records a client response: status code, listed headers, and error status for 4xx and 5xx
+/// (both are errors of the call).
+pub(crate) fn record_client_response(
+    span: &Span,
+    status: StatusCode,
+    headers: &HeaderMap,
+    recorded_headers: &[HeaderName],
+) {
+    record_response(span, Side::Client, status, headers, recorded_headers);
+}
+
+fn record_response(
+    span: &Span,
+    side: Side,
+    status: StatusCode,
+    headers: &HeaderMap,
+    recorded_headers: &[HeaderName],
+) {
+    if !span.is_recording() {
+        return;
+    }
+    span.set_attribute(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
+    let error = status.is_server_error() || (side == Side::Client && status.is_client_error());
+    if error {
+        // The conventions leave the description empty when the status code says it all.
+        span.set_attribute(ERROR_TYPE, status.as_u16().to_string());
+        span.set_status(Status::Error { message: "".into() });
+    }
+    let mut attributes = Vec::new();
+    record_headers(
+        &mut attributes,
+        "http.response.header.",
+        headers,
+        recorded_headers,
+    );
+    span.set_attributes(attributes);
+}
+
+/// Records a failed call or body: the error's type as `error.type`, its message as the status.
+pub(crate) fn record_error<E: fmt::Display>(span: &Span, error: &E) {
+    span.set_attribute(ERROR_TYPE, std::any::type_name::<E>());
+    span.set_status(Status::Error {
+        message: error.to_string().into(),
+    });
+}
+
+/// Records that the caller dropped the call before the response arrived: not an error.
+pub(crate) fn mark_cancelled(span: &Span) {
+    span.set_attribute("tracewire.request.cancelled", true);
+    span.add_event("request cancelled before the response arrived", Vec::new());
+}
