@@ -344,3 +344,119 @@ async fn distrusting_the_incoming_context_starts_a_new_trace_with_a_link() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(sink.spans().is_empty());
 }
+
+/// A hyper server (no axum) running `service` on 127.0.0.1.
+async fn serve_hyper<S>(service: S) -> SocketAddr
+where
+    S: tower::Service<
+            Request<hyper::body::Incoming>,
+            Response = http::Response<tracewire::http::ResponseBody<Body>>,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = hyper_util::service::TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[derive(Debug)]
+struct HandlerFailed;
+
+impl std::fmt::Display for HandlerFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("handler failed")
+    }
+}
+
+impl std::error::Error for HandlerFailed {}
+
+#[tokio::test]
+async fn inner_service_errors_unknown_methods_and_traceresponse() {
+    use tower::Layer;
+
+    let (tracer, sink) = tracer(Sampler::always_on());
+    let inner = tower::service_fn(|request: Request<hyper::body::Incoming>| async move {
+        if request.uri().path() == "/error" {
+            Err(HandlerFailed)
+        } else {
+            Ok(http::Response::new(Body::from("fine")))
+        }
+    });
+    let service = ServerLayer::new(tracer).traceresponse(true).layer(inner);
+    let addr = serve_hyper(service).await;
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+
+    // The inner service fails: hyper drops the connection, the span says why.
+    let failed = client
+        .request(
+            Request::get(format!("http://{addr}/error"))
+                .body(Empty::new())
+                .unwrap(),
+        )
+        .await;
+    assert!(failed.is_err());
+
+    let purge = client
+        .request(
+            Request::builder()
+                .method("PURGE")
+                .uri(format!("http://{addr}/cache"))
+                .body(Empty::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let traceresponse = purge.headers()["traceresponse"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    purge.into_body().collect().await.unwrap();
+
+    let spans = sink.wait_for(2, Duration::from_secs(5)).unwrap();
+    let error = spans
+        .iter()
+        .find(|s| s.attribute("url.path") == Some(&Value::from("/error")))
+        .unwrap();
+    assert_eq!(
+        error.status,
+        Status::Error {
+            message: "handler failed".into()
+        }
+    );
+    assert!(
+        matches!(error.attribute("error.type"), Some(Value::String(t)) if t.ends_with("HandlerFailed"))
+    );
+
+    let purge = find(&spans, "HTTP");
+    assert_eq!(
+        purge.attribute("http.request.method"),
+        Some(&Value::from("_OTHER"))
+    );
+    assert_eq!(
+        purge.attribute("http.request.method_original"),
+        Some(&Value::from("PURGE"))
+    );
+    assert_eq!(
+        traceresponse,
+        format!(
+            "00-{}-{}-03",
+            purge.span_context.trace_id(),
+            purge.span_context.span_id()
+        )
+    );
+}
