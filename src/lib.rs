@@ -1,23 +1,23 @@
 //! Distributed tracing for the Tower ecosystem.
 //!
 //! tracewire follows one request through many services as a tree of timed spans that share a
-//! trace id. This release holds the foundation and the core: the trace context and every
-//! propagation format a Rust service meets in the wild, spans, the current span across
-//! `.await`, head sampling, and sinks. Tower layers for HTTP and gRPC servers and clients, and
-//! OTLP/Zipkin exporters, build on it next.
+//! trace id: the trace context and every propagation format a Rust service meets in the wild,
+//! spans, the current span across `.await`, head sampling, sinks, and Tower layers for HTTP
+//! servers and clients. gRPC and OTLP/Zipkin exporters build on it next.
 //!
 //! # The flow of one request
 //!
 //! ```text
-//! incoming request ──► extract (Propagator: traceparent, tracestate, baggage, b3, jaeger, x-ray)
+//! incoming request ──► ServerLayer
+//!                      │ extract (Propagator: traceparent, tracestate, baggage, b3, jaeger, x-ray)
 //!                      │ sample  (Sampler: parent-based, ratio, consistent probability, rate limit, rules)
 //!                      │ start a span (Tracer), make it current for the handler's future
 //!                      ▼
 //! handler ── tracewire::span("db.query") … child spans of the current span, no tracer in hand
 //!                      │
-//! outgoing call ◄───── inject (same propagators; stale headers replaced)
+//! outgoing call ◄───── ClientLayer: CLIENT span, inject (same propagators; stale headers replaced)
 //!                      │
-//! span ends ─► SpanSink (memory | fan-out | batch ─► Exporter: stdout, later OTLP/Zipkin)
+//! response body sent ─► span ends ─► SpanSink (memory | fan-out | batch ─► Exporter: stdout, later OTLP/Zipkin)
 //! ```
 //!
 //! # Parts
@@ -34,6 +34,8 @@
 //! | [`sampling`] | the [`ShouldSample`](sampling::ShouldSample) trait and the built-in samplers | context, span |
 //! | [`sink`] | the [`SpanSink`](sink::SpanSink) and [`Exporter`](sink::Exporter) traits; memory, fan-out, batch sinks; stdout exporter | span |
 //! | [`tracer`] | [`Tracer`] and its builder and `OTEL_*` configuration, live [`Span`]s, the current [`Context`] across `.await`, tasks and threads | all above |
+//! | [`http`] | [`ServerLayer`](http::ServerLayer) and [`ClientLayer`](http::ClientLayer): layer → service → future → body, HTTP semantic conventions | tracer, propagation |
+//! | [`integrations`] | axum (feature `axum`, default): `http.route` and the [`SpanRef`] extractor; reqwest (feature `reqwest`): a reqwest-middleware middleware | http |
 //!
 //! # Example
 //!
