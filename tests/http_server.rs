@@ -389,11 +389,15 @@ async fn inner_service_errors_unknown_methods_and_traceresponse() {
     use tower::Layer;
 
     let (tracer, sink) = tracer(Sampler::always_on());
-    let inner = tower::service_fn(|request: Request<hyper::body::Incoming>| async move {
-        if request.uri().path() == "/error" {
-            Err(HandlerFailed)
-        } else {
-            Ok(http::Response::new(Body::from("fine")))
+    let inner = tower::service_fn(|request: Request<hyper::body::Incoming>| {
+        // Work done in `call` itself, before the future: the request's span is current.
+        tracewire::span("in call").start().end();
+        async move {
+            if request.uri().path() == "/error" {
+                Err(HandlerFailed)
+            } else {
+                Ok(http::Response::new(Body::from("fine")))
+            }
         }
     });
     let service = ServerLayer::new(tracer).traceresponse(true).layer(inner);
@@ -427,7 +431,16 @@ async fn inner_service_errors_unknown_methods_and_traceresponse() {
         .to_string();
     purge.into_body().collect().await.unwrap();
 
-    let spans = sink.wait_for(2, Duration::from_secs(5)).unwrap();
+    let spans = sink.wait_for(4, Duration::from_secs(5)).unwrap();
+    let in_call: Vec<&SpanData> = spans.iter().filter(|s| s.name == "in call").collect();
+    assert_eq!(in_call.len(), 2);
+    for child in in_call {
+        let parent = spans
+            .iter()
+            .find(|s| Some(s.span_context.span_id()) == child.parent_span_id)
+            .expect("a child of the request's span");
+        assert_eq!(parent.kind, SpanKind::Server);
+    }
     let error = spans
         .iter()
         .find(|s| s.attribute("url.path") == Some(&Value::from("/error")))

@@ -13,6 +13,7 @@ use crate::http::attributes::{method_name, server_request_attributes, span_name}
 use crate::http::body::ResponseBody;
 use crate::semconv::{HTTP_REQUEST_METHOD, HTTP_ROUTE};
 use crate::span::{Link, SpanKind};
+use crate::tracer::enter_slot;
 use crate::{Context, FutureExt, Tracer};
 
 /// The service [`ServerLayer`](super::ServerLayer) wraps around yours.
@@ -87,8 +88,13 @@ where
             // no-op span; the current context still carries the trace downstream.
             request.extensions_mut().insert(span.handle());
         }
-        let context = Context::from_span(&span).with_baggage(incoming.baggage);
-        let future = self.inner.call(request).with_context(context);
+        // Current during `call` too, for services that do work before returning their future.
+        let mut context = Some(Context::from_span(&span).with_baggage(incoming.baggage));
+        let future = {
+            let _entered = enter_slot(&mut context);
+            self.inner.call(request)
+        };
+        let future = future.with_context(context.unwrap_or_default());
         ResponseFuture::new(future, span, self.config.clone())
     }
 }
