@@ -41,24 +41,30 @@ pub(crate) fn method_name(method: &Method) -> &'static str {
     }
 }
 
-/// The span name: `{method} {route}`, `{method}` without a route, `HTTP` for `_OTHER`.
-/// Names are interned, so a server's handful of route names cost no allocation per request.
-pub(crate) fn span_name(method: &'static str, route: Option<&str>) -> Cow<'static, str> {
+/// The span name — `{method} {route}`, `{method}` without a route, `HTTP` for `_OTHER` — and
+/// the route as a `'static` string for `http.route`. Names are interned, so a server's handful
+/// of routes cost no allocation per request, and the route is a slice of its interned name,
+/// so one lookup serves both.
+pub(crate) fn span_name_and_route(
+    method: &'static str,
+    route: Option<&str>,
+) -> (Cow<'static, str>, Option<Cow<'static, str>>) {
     let method = if method == "_OTHER" { "HTTP" } else { method };
-    match route {
-        Some(route) => intern_with(&[method, " ", route]),
-        None => Cow::Borrowed(method),
-    }
+    let Some(route) = route else {
+        return (Cow::Borrowed(method), None);
+    };
+    let name = intern_with(&[method, " ", route]);
+    let start = method.len() + 1;
+    let route = match &name {
+        Cow::Borrowed(name) => Cow::Borrowed(&name[start..]),
+        Cow::Owned(name) => Cow::Owned(name[start..].to_string()),
+    };
+    (name, Some(route))
 }
 
 /// An interned string: route templates and span names are few per service, so each distinct
 /// one is leaked once and shared; past a bound (a service that builds names from raw paths),
 /// strings are allocated per call instead, so memory stays bounded.
-#[cfg_attr(not(feature = "axum"), allow(dead_code))]
-pub(crate) fn intern(value: &str) -> Cow<'static, str> {
-    intern_with(&[value])
-}
-
 fn intern_with(parts: &[&str]) -> Cow<'static, str> {
     const MAX_INTERNED: usize = 4096;
     static INTERNED: LazyLock<RwLock<HashSet<&'static str>>> =
@@ -319,14 +325,24 @@ mod tests {
         assert_eq!(method_name(&Method::GET), "GET");
         let custom = Method::from_bytes(b"PURGE").unwrap();
         assert_eq!(method_name(&custom), "_OTHER");
-        assert_eq!(span_name("_OTHER", Some("/x")), "HTTP /x");
-        assert_eq!(span_name("GET", Some("/users/{id}")), "GET /users/{id}");
-        assert_eq!(span_name("POST", None), "POST");
+        assert_eq!(span_name_and_route("_OTHER", Some("/x")).0, "HTTP /x");
+        let (name, route) = span_name_and_route("GET", Some("/users/{id}"));
+        assert_eq!(
+            (name.as_ref(), route.as_deref()),
+            ("GET /users/{id}", Some("/users/{id}"))
+        );
+        assert_eq!(
+            span_name_and_route("POST", None),
+            (Cow::Borrowed("POST"), None)
+        );
         // Interned: the same name is the same allocation.
-        let (a, b) = (span_name("GET", Some("/a")), span_name("GET", Some("/a")));
+        let (a, b) = (
+            span_name_and_route("GET", Some("/a")).0,
+            span_name_and_route("GET", Some("/a")).0,
+        );
         assert!(matches!((&a, &b), (Cow::Borrowed(x), Cow::Borrowed(y)) if std::ptr::eq(*x, *y)));
         let long = "x".repeat(300);
-        assert_eq!(intern(&long), long.as_str());
+        assert_eq!(intern_with(&[&long]), long.as_str());
     }
 
     #[test]

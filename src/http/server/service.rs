@@ -9,7 +9,7 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use super::layer::ServerConfig;
-use crate::http::attributes::{method_name, server_request_attributes, span_name};
+use crate::http::attributes::{method_name, server_request_attributes, span_name_and_route};
 use crate::http::body::ResponseBody;
 use crate::semconv::{HTTP_REQUEST_METHOD, HTTP_ROUTE};
 use crate::span::{Link, SpanKind};
@@ -59,8 +59,7 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let incoming = self.tracer.propagator().extract(request.headers());
         let method = method_name(request.method());
-        let route = matched_route(&request);
-        let name = span_name(method, route.as_deref());
+        let (name, route) = span_name_and_route(method, matched_route(&request));
 
         let mut builder = self
             .tracer
@@ -99,11 +98,11 @@ where
     }
 }
 
-/// `http.route`: axum's matched route template, interned (see `attributes::intern`).
-fn matched_route<B>(request: &Request<B>) -> Option<std::borrow::Cow<'static, str>> {
+/// The matched route template (axum's `MatchedPath`), if the router recorded one.
+fn matched_route<B>(request: &Request<B>) -> Option<&str> {
     #[cfg(feature = "axum")]
     if let Some(path) = request.extensions().get::<axum::extract::MatchedPath>() {
-        return Some(crate::http::attributes::intern(path.as_str()));
+        return Some(path.as_str());
     }
     let _ = request;
     None
