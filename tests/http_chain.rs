@@ -1,6 +1,10 @@
 //! A traced request across services: hyper client (client layer) → axum service A (server
 //! layer) → A's handler calls axum service B through the client layer → one trace.
 
+mod common;
+
+use common::{one_span, serve};
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,7 +22,7 @@ use tracewire::http::client::ClientService;
 use tracewire::http::{ClientLayer, ServerLayer};
 use tracewire::sampling::Sampler;
 use tracewire::sink::MemorySink;
-use tracewire::span::{SpanData, SpanKind, Status, Value};
+use tracewire::span::{SpanKind, Status, Value};
 use tracewire::{SpanContext, Tracer};
 
 type TracedClient = ClientService<Client<HttpConnector, Empty<Bytes>>>;
@@ -38,13 +42,6 @@ fn traced_client(tracer: &Tracer, http2: bool) -> TracedClient {
     ServiceBuilder::new()
         .layer(ClientLayer::new(tracer.clone()))
         .service(client)
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
 }
 
 async fn call(client: &TracedClient, request: Request<Empty<Bytes>>) -> (StatusCode, String) {
@@ -102,15 +99,6 @@ async fn service_a(sink: &MemorySink, b: SocketAddr, http2: bool, sampler: Sampl
     serve(app).await
 }
 
-fn one(spans: &[SpanData], service: &str, kind: SpanKind) -> SpanData {
-    let found: Vec<&SpanData> = spans
-        .iter()
-        .filter(|s| s.resource.service_name() == service && s.kind == kind)
-        .collect();
-    assert_eq!(found.len(), 1, "{service} {kind:?}: {spans:#?}");
-    found[0].clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_across_client_server_client_server() {
     for http2 in [false, true] {
@@ -126,10 +114,10 @@ async fn one_trace_across_client_server_client_server() {
         assert_eq!(status, StatusCode::OK);
 
         let spans = sink.wait_for(4, Duration::from_secs(5)).unwrap();
-        let edge_client = one(&spans, "edge", SpanKind::Client);
-        let a_server = one(&spans, "orders", SpanKind::Server);
-        let a_client = one(&spans, "orders", SpanKind::Client);
-        let b_server = one(&spans, "inventory", SpanKind::Server);
+        let edge_client = one_span(&spans, "edge", SpanKind::Client);
+        let a_server = one_span(&spans, "orders", SpanKind::Server);
+        let a_client = one_span(&spans, "orders", SpanKind::Client);
+        let b_server = one_span(&spans, "inventory", SpanKind::Server);
 
         let trace = edge_client.span_context.trace_id();
         for span in [&a_server, &a_client, &b_server] {

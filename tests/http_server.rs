@@ -1,5 +1,9 @@
 //! The server layer on a real axum server, driven by a real hyper client over 127.0.0.1.
 
+mod common;
+
+use common::serve;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -114,13 +118,6 @@ impl http_body::Body for Ticks {
         self.left -= 1;
         Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"chunk\n")))))
     }
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
 }
 
 fn client(http2: bool) -> Client<HttpConnector, Empty<Bytes>> {

@@ -2,6 +2,10 @@
 //! → axum A (server layer) → A's handler calls axum B through reqwest with the middleware.
 #![cfg(feature = "reqwest")]
 
+mod common;
+
+use common::{one_span, serve};
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -28,22 +32,6 @@ fn tracer(service: &'static str, sink: &MemorySink) -> Tracer {
         .sampler(Sampler::parent_based(Sampler::always_on()))
         .sink(sink.clone())
         .build()
-}
-
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-fn span<'a>(spans: &'a [SpanData], service: &str, kind: SpanKind) -> &'a SpanData {
-    let found: Vec<&SpanData> = spans
-        .iter()
-        .filter(|s| s.resource.service_name() == service && s.kind == kind)
-        .collect();
-    assert_eq!(found.len(), 1, "{service} {kind:?}: {spans:#?}");
-    found[0]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,8 +94,8 @@ async fn hyper_to_axum_to_reqwest_to_axum_is_one_trace() {
         assert_eq!(body, "12");
 
         let spans = sink.wait_for(6, Duration::from_secs(5)).unwrap();
-        let edge_client = span(&spans, "edge", SpanKind::Client);
-        let a_server = span(&spans, "orders", SpanKind::Server);
+        let edge_client = one_span(&spans, "edge", SpanKind::Client);
+        let a_server = one_span(&spans, "orders", SpanKind::Server);
         let b_servers: Vec<&SpanData> = spans
             .iter()
             .filter(|s| s.resource.service_name() == "inventory")
