@@ -76,6 +76,8 @@
 
 pub mod config;
 pub mod context;
+#[cfg(feature = "otlp")]
+pub mod export;
 pub mod http;
 pub mod id;
 pub mod integrations;

@@ -167,6 +167,7 @@ struct Shared {
     dropped_after_shutdown: AtomicU64,
     exported: AtomicU64,
     export_failed: AtomicU64,
+    export_rejected: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -213,6 +214,7 @@ impl BatchSink {
             dropped_after_shutdown: AtomicU64::new(0),
             exported: AtomicU64::new(0),
             export_failed: AtomicU64::new(0),
+            export_rejected: AtomicU64::new(0),
         });
         let worker = Worker {
             exporter: Box::new(exporter),
@@ -314,6 +316,7 @@ impl SpanSink for BatchSink {
             dropped_after_shutdown: s.dropped_after_shutdown.load(Ordering::Relaxed),
             exported: s.exported.load(Ordering::Relaxed),
             export_failed: s.export_failed.load(Ordering::Relaxed),
+            export_rejected: s.export_rejected.load(Ordering::Relaxed),
         }
     }
 }
@@ -336,8 +339,10 @@ struct Worker {
 
 impl Worker {
     fn run(self) {
+        // `enable_all`: timers, and the I/O driver when Tokio's `net` feature is on (the
+        // network exporters turn it on).
         let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_time()
+            .enable_all()
             .build()
         {
             Ok(runtime) => runtime,
@@ -425,9 +430,17 @@ impl Worker {
             for span in batch {
                 crate::span::pool::give(span.attributes);
             }
+            // Taken after every export, so that a failed export's partial count is not carried
+            // into the next one.
+            let rejected = self.exporter.take_rejected().min(count);
             match outcome {
                 Ok(Ok(())) => {
-                    shared.exported.fetch_add(count, Ordering::Relaxed);
+                    shared
+                        .exported
+                        .fetch_add(count - rejected, Ordering::Relaxed);
+                    shared
+                        .export_rejected
+                        .fetch_add(rejected, Ordering::Relaxed);
                 }
                 Ok(Err(error)) => {
                     shared.export_failed.fetch_add(count, Ordering::Relaxed);

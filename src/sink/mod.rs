@@ -77,12 +77,18 @@ pub struct SinkStats {
     pub exported: u64,
     /// Spans in batches the exporter failed or timed out on.
     pub export_failed: u64,
+    /// Spans the receiver refused although it took the batch (an OTLP partial success); not
+    /// counted in `exported`.
+    pub export_rejected: u64,
 }
 
 impl SinkStats {
     /// Every span lost, whatever the reason.
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_after_shutdown + self.export_failed
+        self.dropped_queue_full
+            + self.dropped_after_shutdown
+            + self.export_failed
+            + self.export_rejected
     }
 }
 
@@ -96,6 +102,7 @@ impl std::ops::Add for SinkStats {
             dropped_after_shutdown: self.dropped_after_shutdown + other.dropped_after_shutdown,
             exported: self.exported + other.exported,
             export_failed: self.export_failed + other.export_failed,
+            export_rejected: self.export_rejected + other.export_rejected,
         }
     }
 }
@@ -145,6 +152,14 @@ pub trait Exporter: Send + Sync + fmt::Debug + 'static {
     /// Sends one batch. The batch is lent, not given: exporters encode from it, and the
     /// batch sink recycles the spans' buffers afterwards.
     fn export<'a>(&'a self, batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>>;
+
+    /// How many spans of the exports since the last call the receiver refused although the
+    /// export succeeded (an OTLP partial success). The batch sink calls it after each export
+    /// that returned `Ok` and counts those spans as
+    /// [`export_rejected`](SinkStats::export_rejected) instead of exported. 0 by default.
+    fn take_rejected(&self) -> u64 {
+        0
+    }
 
     /// Releases resources; called once, after the last batch.
     fn shutdown(&self) {}

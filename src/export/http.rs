@@ -1,0 +1,217 @@
+//! Sending one encoded batch over HTTP: the hyper client the OTLP/HTTP and Zipkin exporters
+//! share, with compression, headers, a per-attempt timeout and bounded response reading.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{
+    CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT,
+};
+use http::{HeaderMap, Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::Compression;
+use super::otlp::retry::{Attempt, parse_retry_after};
+
+/// Response bodies are read up to this size; a larger body is not read (OTLP receivers answer
+/// with a few bytes, and a broken or hostile one must not grow our memory).
+pub(crate) const MAX_RESPONSE_BODY: usize = 4 << 20;
+
+/// Requests are never larger than this (before compression); larger batches are split.
+pub(crate) const MAX_REQUEST_BODY: usize = 64 << 20;
+
+/// The `User-Agent` the OTLP specification asks exporters to send ("OTLP/HTTP User Agent").
+const AGENT: &str = concat!("tracewire/", env!("CARGO_PKG_VERSION"));
+
+/// One HTTP endpoint and how to post to it.
+#[derive(Debug)]
+pub(crate) struct HttpSender {
+    client: Client<HttpConnector, Full<Bytes>>,
+    uri: Uri,
+    headers: HeaderMap,
+    compression: Compression,
+    timeout: Duration,
+}
+
+/// What a server answered.
+#[derive(Debug)]
+pub(crate) struct HttpResponse {
+    pub(crate) status: StatusCode,
+    pub(crate) retry_after: Option<Duration>,
+    /// The body, or empty if it was larger than [`MAX_RESPONSE_BODY`].
+    pub(crate) body: Bytes,
+}
+
+impl HttpSender {
+    /// A sender posting to `endpoint`; fails on an endpoint that is not an `http://` URL or on
+    /// a header that is not a valid HTTP header.
+    pub(crate) fn new(
+        endpoint: &str,
+        content_type: &'static str,
+        headers: &[(String, String)],
+        compression: Compression,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let uri: Uri = endpoint
+            .parse()
+            .map_err(|e| format!("endpoint {endpoint:?} is not a URL: {e}"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return Err(format!(
+                    "endpoint {endpoint:?}: https endpoints are not supported yet (TLS is \
+                     missing); use an http:// endpoint, e.g. a local Collector"
+                ));
+            }
+            _ => return Err(format!("endpoint {endpoint:?} must start with http://")),
+        }
+        if uri.host().is_none() {
+            return Err(format!("endpoint {endpoint:?} has no host"));
+        }
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| format!("header name {name:?} is not a valid HTTP header name"))?;
+            let value = HeaderValue::from_str(value.trim()).map_err(|_| {
+                format!("header {name}: value {value:?} is not a valid header value")
+            })?;
+            map.append(name, value);
+        }
+        map.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        map.insert(USER_AGENT, HeaderValue::from_static(AGENT));
+        match compression {
+            Compression::None => {}
+            Compression::Gzip => {
+                map.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(Self {
+            client,
+            uri,
+            headers: map,
+            compression,
+            timeout,
+        })
+    }
+
+    /// The body as sent: compressed if configured.
+    pub(crate) fn prepare(&self, body: Vec<u8>) -> Result<Bytes, String> {
+        match self.compression {
+            Compression::None => Ok(Bytes::from(body)),
+            Compression::Gzip => {
+                let mut encoder = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(body.len() / 4),
+                    flate2::Compression::fast(),
+                );
+                encoder
+                    .write_all(&body)
+                    .and_then(|()| encoder.finish())
+                    .map(Bytes::from)
+                    .map_err(|e| format!("gzip: {e}"))
+            }
+        }
+    }
+
+    /// Posts `body` once, within the timeout. `Err` is a failure to connect, a disconnect or a
+    /// timeout, all of which the OTLP specification counts as retryable.
+    pub(crate) async fn post(&self, body: Bytes) -> Result<HttpResponse, String> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| describe_client_error(&e))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let too_long = response
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|len| len > MAX_RESPONSE_BODY as u64);
+            let body = if too_long {
+                Bytes::new()
+            } else {
+                match Limited::new(response.into_body(), MAX_RESPONSE_BODY)
+                    .collect()
+                    .await
+                {
+                    Ok(collected) => collected.to_bytes(),
+                    // The status already says how the request went; a body cut short or too
+                    // long is read as empty.
+                    Err(_) => Bytes::new(),
+                }
+            };
+            Ok(HttpResponse {
+                status,
+                retry_after,
+                body,
+            })
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no response within {:?}", self.timeout)),
+        }
+    }
+}
+
+fn describe_client_error(error: &hyper_util::client::legacy::Error) -> String {
+    let mut text = if error.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// How the OTLP/HTTP specification classifies a status ("Failures", "Throttling"): 2xx is
+/// success, 429, 502, 503 and 504 are retryable (honouring `Retry-After`), anything else is
+/// final.
+pub(crate) fn classify_status(
+    response: &HttpResponse,
+    accepted: impl FnOnce(&[u8]) -> Attempt,
+) -> Attempt {
+    let status = response.status;
+    if status.is_success() {
+        return accepted(&response.body);
+    }
+    let error = match std::str::from_utf8(&response.body) {
+        Ok(text) if !text.trim().is_empty() && text.len() <= 512 => {
+            format!("HTTP {status}: {}", text.trim())
+        }
+        _ => format!("HTTP {status}"),
+    };
+    match status.as_u16() {
+        429 | 502 | 503 | 504 => Attempt::Retryable {
+            after: response.retry_after,
+            error,
+        },
+        _ => Attempt::Permanent(error),
+    }
+}

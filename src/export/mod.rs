@@ -1,0 +1,35 @@
+//! Exporters that send spans to tracing backends: OTLP (feature `otlp`, and `otlp-grpc` for
+//! gRPC) and Zipkin (feature `zipkin`).
+//!
+//! Every exporter implements [`Exporter`](crate::sink::Exporter) and runs behind a
+//! [`BatchSink`](crate::sink::BatchSink): encoding and I/O happen on the sink's background
+//! thread, never on the request path, and a backend that is down, slow or refusing costs at
+//! most the sink's bounded queue. The sink's [`stats`](crate::sink::SpanSink::stats) say what
+//! was exported, dropped, failed or rejected.
+//!
+//! | exporter | backends | feature |
+//! |---|---|---|
+//! | [`otlp::OtlpExporter`] | the OpenTelemetry Collector, Jaeger, Grafana Tempo, vendors | `otlp`, `otlp-grpc` |
+//! | `zipkin::ZipkinExporter` | Zipkin (v2 JSON) | `zipkin` |
+//!
+//! [`Tracer::from_env`](crate::Tracer::from_env) picks one from `OTEL_TRACES_EXPORTER`.
+
+mod http;
+pub mod otlp;
+
+/// Request body compression.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::export::Compression;
+/// assert_eq!(Compression::default(), Compression::None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Bodies are sent as they are.
+    #[default]
+    None,
+    /// Bodies are gzip-compressed (`Content-Encoding: gzip`, or gRPC's `grpc-encoding: gzip`).
+    Gzip,
+}

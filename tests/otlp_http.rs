@@ -1,0 +1,324 @@
+//! The OTLP/HTTP exporter against a real HTTP receiver on 127.0.0.1: protobuf and JSON decode
+//! with the official `opentelemetry-proto` types; gzip, headers, retries, partial success,
+//! a receiver that is down, and shutdown.
+
+mod receiver;
+
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message as _;
+use receiver::{Answer, Receiver, assert_request_holds, end_rich_spans, eventually, tracer_with};
+use tracewire::Tracer;
+use tracewire::export::Compression;
+use tracewire::export::otlp::{OtlpConfig, OtlpExporter, Protocol, RetryPolicy};
+use tracewire::sink::{BatchConfig, BatchSink, FanOut, MemorySink, SpanSink};
+
+fn config(receiver: &Receiver) -> OtlpConfig {
+    OtlpConfig {
+        endpoint: format!("{}/v1/traces", receiver.base_url()),
+        ..OtlpConfig::default()
+    }
+}
+
+fn quick_batches() -> BatchConfig {
+    BatchConfig {
+        scheduled_delay: Duration::from_millis(50),
+        ..BatchConfig::default()
+    }
+}
+
+/// A tracer exporting through `config`, and a memory copy of every span it ends.
+fn traced(config: OtlpConfig) -> (Tracer, MemorySink) {
+    let memory = MemorySink::new();
+    let exporter = OtlpExporter::new(config).unwrap();
+    let sink = FanOut::new()
+        .with(memory.clone())
+        .with(BatchSink::with_config(exporter, quick_batches()));
+    (tracer_with(sink), memory)
+}
+
+async fn shutdown(tracer: &Tracer) {
+    let tracer = tracer.clone();
+    tokio::task::spawn_blocking(move || tracer.shutdown(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protobuf_spans_arrive_complete_and_decode_with_the_official_types() {
+    let receiver = Receiver::start().await;
+    let (tracer, memory) = traced(config(&receiver));
+    end_rich_spans(&tracer);
+    shutdown(&tracer).await;
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert_eq!(request.path, "/v1/traces");
+    assert_eq!(request.headers["content-type"], "application/x-protobuf");
+    assert!(
+        request.headers["user-agent"]
+            .to_str()
+            .unwrap()
+            .starts_with("tracewire/")
+    );
+    let decoded = ExportTraceServiceRequest::decode(&request.body[..]).unwrap();
+    let spans = memory.spans();
+    assert_eq!(spans.len(), 3);
+    assert!(spans.iter().any(|s| s.parent_is_remote));
+    assert_request_holds(&decoded, &spans);
+    let stats = tracer.stats().sink;
+    assert_eq!(stats.exported, 3 + 3, "memory and batch sink each count 3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_spans_decode_with_the_official_serde_types() {
+    let receiver = Receiver::start().await;
+    let (tracer, memory) = traced(OtlpConfig {
+        protocol: Protocol::HttpJson,
+        ..config(&receiver)
+    });
+    end_rich_spans(&tracer);
+    shutdown(&tracer).await;
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].headers["content-type"], "application/json");
+    let body = &received[0].body;
+    let decoded: ExportTraceServiceRequest = serde_json::from_slice(body).unwrap();
+    assert_request_holds(&decoded, &memory.spans());
+
+    // The OTLP/JSON rules the serde types do not check: hex ids, integer enums, 64-bit
+    // integers as strings, lowerCamelCase.
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    let span = &json["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == 2)
+        .unwrap()
+        .clone();
+    assert_eq!(span["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(span["parentSpanId"], "00f067aa0ba902b7");
+    assert!(span["startTimeUnixNano"].is_string());
+    assert_eq!(span["status"]["code"], 2);
+    assert_eq!(span["traceState"], "vendor=abc,other=x-1");
+    let negative = span["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == "negative")
+        .unwrap();
+    assert_eq!(negative["value"]["intValue"], "-7");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_bodies_and_configured_headers_arrive() {
+    let receiver = Receiver::start().await;
+    let (tracer, memory) = traced(OtlpConfig {
+        compression: Compression::Gzip,
+        headers: vec![
+            ("x-api-key".into(), "s3cret".into()),
+            ("x-tenant".into(), "a b".into()),
+        ],
+        ..config(&receiver)
+    });
+    end_rich_spans(&tracer);
+    shutdown(&tracer).await;
+
+    let received = receiver.received();
+    let request = &received[0];
+    assert_eq!(request.headers["content-encoding"], "gzip");
+    assert_eq!(request.headers["x-api-key"], "s3cret");
+    assert_eq!(request.headers["x-tenant"], "a b");
+    let decoded = ExportTraceServiceRequest::decode(&request.body[..]).unwrap();
+    assert_request_holds(&decoded, &memory.spans());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_and_every_span_arrives() {
+    let receiver = Receiver::start().await;
+    let throttled = Answer {
+        status: 503,
+        retry_after: Some("1"),
+        body: Vec::new(),
+    };
+    receiver.script([throttled.clone(), throttled]);
+    let (tracer, memory) = traced(config(&receiver));
+    end_rich_spans(&tracer);
+    shutdown(&tracer).await;
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 3, "two 503s, then the accepted attempt");
+    for pair in received.windows(2) {
+        assert!(
+            pair[1].at - pair[0].at >= Duration::from_secs(1),
+            "each retry waits the Retry-After"
+        );
+        assert_eq!(pair[0].body, pair[1].body, "the same batch is sent again");
+    }
+    let decoded = ExportTraceServiceRequest::decode(&received[2].body[..]).unwrap();
+    assert_request_holds(&decoded, &memory.spans());
+    let stats = tracer.stats().sink;
+    assert_eq!((stats.export_failed, stats.export_rejected), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_errors_are_not_retried_and_are_counted() {
+    let receiver = Receiver::start().await;
+    receiver.script([Answer::status(400), Answer::status(500)]);
+    let (tracer, _memory) = traced(config(&receiver));
+    end_rich_spans(&tracer);
+    tracer.force_flush(Duration::from_secs(10)).unwrap_err();
+    end_rich_spans(&tracer);
+    let _ = tokio::task::spawn_blocking({
+        let tracer = tracer.clone();
+        move || tracer.shutdown(Duration::from_secs(10))
+    })
+    .await;
+    assert_eq!(receiver.received().len(), 2, "one attempt per batch");
+    assert_eq!(tracer.stats().sink.export_failed, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_success_is_counted_and_not_retried() {
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceResponse,
+    };
+    let receiver = Receiver::start().await;
+    let response = ExportTraceServiceResponse {
+        partial_success: Some(ExportTracePartialSuccess {
+            rejected_spans: 2,
+            error_message: "spans too old".into(),
+        }),
+    };
+    receiver.script([Answer {
+        status: 200,
+        retry_after: None,
+        body: response.encode_to_vec(),
+    }]);
+    let exporter = OtlpExporter::new(config(&receiver)).unwrap();
+    let tracer = tracer_with(BatchSink::with_config(exporter, quick_batches()));
+    end_rich_spans(&tracer);
+    shutdown(&tracer).await;
+
+    assert_eq!(receiver.received().len(), 1);
+    let stats = tracer.stats().sink;
+    assert_eq!((stats.exported, stats.export_rejected), (1, 2));
+    assert_eq!(stats.exported + stats.dropped(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_is_down_then_back_gets_what_fits_and_every_span_is_counted() {
+    // Find a free port, and leave it closed for now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let exporter = OtlpExporter::new(OtlpConfig {
+        endpoint: format!("http://{port}/v1/traces"),
+        timeout: Duration::from_millis(500),
+        retry: RetryPolicy {
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+            max_elapsed: Duration::from_secs(2),
+            ..RetryPolicy::default()
+        },
+        ..OtlpConfig::default()
+    })
+    .unwrap();
+    let sink = BatchSink::with_config(
+        exporter,
+        BatchConfig {
+            max_queue_size: 64,
+            max_export_batch_size: 16,
+            scheduled_delay: Duration::from_millis(20),
+            export_timeout: Duration::from_secs(5),
+        },
+    );
+    let tracer = tracer_with(sink);
+
+    // While it is down: spans are taken without blocking, the queue fills, the rest is dropped.
+    let started = Instant::now();
+    for i in 0..500 {
+        tracer.span(format!("down {i}")).start().end();
+    }
+    assert!(started.elapsed() < Duration::from_secs(1), "never blocks");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let receiver = Receiver::start_on(port).await;
+    let ended_down = 500;
+    assert!(
+        eventually(Duration::from_secs(15), || tracer.stats().sink.exported > 0).await,
+        "spans flow again once the receiver is back: {:?}",
+        tracer.stats().sink
+    );
+    for i in 0..20 {
+        tracer.span(format!("up {i}")).start().end();
+    }
+    shutdown(&tracer).await;
+
+    let stats = tracer.stats().sink;
+    let ended = ended_down + 20;
+    assert_eq!(stats.exported + stats.dropped(), ended, "{stats:?}");
+    assert!(stats.dropped_queue_full > 0, "{stats:?}");
+    let arrived: usize = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let request = ExportTraceServiceRequest::decode(&r.body[..]).unwrap();
+            request.resource_spans[0].scope_spans[0].spans.len()
+        })
+        .sum();
+    assert_eq!(arrived as u64, stats.exported);
+    let names: Vec<String> = receiver
+        .received()
+        .iter()
+        .flat_map(|r| {
+            let request = ExportTraceServiceRequest::decode(&r.body[..]).unwrap();
+            request.resource_spans[0].scope_spans[0]
+                .spans
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for i in 0..20 {
+        assert!(
+            names.contains(&format!("up {i}")),
+            "shutdown flushed up {i}"
+        );
+    }
+}
+
+#[test]
+fn bad_endpoints_are_refused_with_their_value() {
+    for endpoint in [
+        "localhost:4318",
+        "ftp://x/v1/traces",
+        "http://",
+        "not a url",
+    ] {
+        let error = OtlpExporter::new(OtlpConfig {
+            endpoint: endpoint.into(),
+            ..OtlpConfig::default()
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains(endpoint), "{error}");
+    }
+    let error = OtlpExporter::new(OtlpConfig {
+        headers: vec![("bad header".into(), "x".into())],
+        ..OtlpConfig::default()
+    })
+    .unwrap_err();
+    assert!(error.to_string().contains("bad header"), "{error}");
+}
+
+#[test]
+fn shared_sink_stats_trait_is_usable() {
+    // The exporter is an `Exporter`; its batch sink reports the new rejected counter.
+    let sink = BatchSink::new(OtlpExporter::http("http://127.0.0.1:9").unwrap());
+    assert_eq!(sink.stats().export_rejected, 0);
+}
