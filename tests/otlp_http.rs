@@ -322,3 +322,47 @@ fn shared_sink_stats_trait_is_usable() {
     let sink = BatchSink::new(OtlpExporter::http("http://127.0.0.1:9").unwrap());
     assert_eq!(sink.stats().export_rejected, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracer_from_env_picks_the_otlp_exporter_and_its_variables() {
+    let receiver = Receiver::start().await;
+    let base = receiver.base_url();
+    let configured = tracewire::TracerBuilder::from_env_with(|name| match name {
+        "OTEL_SERVICE_NAME" => Some("from-env".into()),
+        "OTEL_TRACES_EXPORTER" => Some("otlp".into()),
+        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(base.clone()),
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" => Some("http/json".into()),
+        "OTEL_EXPORTER_OTLP_HEADERS" => Some("authorization=Bearer%20t0ken".into()),
+        "OTEL_BSP_SCHEDULE_DELAY" => Some("50".into()),
+        _ => None,
+    });
+    assert!(configured.warnings.is_empty(), "{:?}", configured.warnings);
+    let tracer = configured.value.build();
+    tracer.span("from env").start().end();
+    shutdown(&tracer).await;
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].headers["authorization"], "Bearer t0ken");
+    let decoded: ExportTraceServiceRequest = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(
+        decoded.resource_spans[0].scope_spans[0].spans[0].name,
+        "from env"
+    );
+    assert_eq!(tracer.stats().sink.exported, 1);
+}
+
+#[test]
+fn unknown_exporters_and_unusable_endpoints_are_warned_about() {
+    let configured = tracewire::TracerBuilder::from_env_with(|name| match name {
+        "OTEL_TRACES_EXPORTER" => Some("otlp,jaeger".into()),
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" => Some("https://collector:4318/v1/traces".into()),
+        _ => None,
+    });
+    let warnings: Vec<String> = configured.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].starts_with("OTEL_TRACES_EXPORTER=\"otlp\""));
+    assert!(warnings[0].contains("https://collector:4318/v1/traces"));
+    assert!(warnings[1].starts_with("OTEL_TRACES_EXPORTER=\"jaeger\""));
+    assert!(configured.strict().is_err());
+}

@@ -10,12 +10,14 @@
 //! | exporter | backends | feature |
 //! |---|---|---|
 //! | [`otlp::OtlpExporter`] | the OpenTelemetry Collector, Jaeger, Grafana Tempo, vendors | `otlp`, `otlp-grpc` |
-//! | `zipkin::ZipkinExporter` | Zipkin (v2 JSON) | `zipkin` |
+//! | `zipkin::ZipkinExporter` (feature `zipkin`) | Zipkin (v2 JSON) | `zipkin` |
 //!
 //! [`Tracer::from_env`](crate::Tracer::from_env) picks one from `OTEL_TRACES_EXPORTER`.
 
 mod http;
 pub mod otlp;
+#[cfg(feature = "zipkin")]
+pub mod zipkin;
 
 /// Request body compression.
 ///

@@ -6,8 +6,8 @@ use crate::context::percent_decode;
 use crate::propagation::CompositePropagator;
 use crate::sampling::Sampler;
 use crate::semconv;
-use crate::sink::BatchConfig;
-use crate::span::{KeyValue, SpanLimits};
+use crate::sink::{BatchConfig, BoxFuture, ExportError, Exporter, StdoutExporter};
+use crate::span::{KeyValue, SpanData, SpanLimits};
 
 const SAMPLERS: &str = "always_on, always_off, traceidratio, parentbased_always_on, \
                         parentbased_always_off, parentbased_traceidratio";
@@ -26,6 +26,11 @@ impl TracerBuilder {
     /// | `OTEL_PROPAGATORS` | see [`CompositePropagator::from_env`] | `tracecontext,baggage` |
     /// | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` (over `OTEL_ATTRIBUTE_COUNT_LIMIT`), `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` (over `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`), `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` | [`SpanLimits`] | 128, no length limit |
     /// | `OTEL_BSP_*` | [`BatchConfig`] for [`exporter`](Self::exporter) | 2048, 512, 5000 ms, 30000 ms |
+    /// | `OTEL_TRACES_EXPORTER` | `otlp` (feature `otlp`; configured by `OTEL_EXPORTER_OTLP_*`, see `OtlpConfig::from_env`), `zipkin` (feature `zipkin`; `OTEL_EXPORTER_ZIPKIN_*`), `console` (stdout), `none`; several separated by commas | `otlp` with the `otlp` feature, otherwise none |
+    ///
+    /// The exporters `OTEL_TRACES_EXPORTER` names are put behind a [`BatchSink`](crate::sink::BatchSink)
+    /// with the `OTEL_BSP_*` configuration when the tracer is built, unless a sink is set in
+    /// code ([`sink`](Self::sink) or [`exporter`](Self::exporter)), which replaces them.
     ///
     /// A bad value never stops the service: enums and numbers are warned about and their
     /// default used, and booleans are true only for `true`. Each warning names the variable,
@@ -70,6 +75,7 @@ impl TracerBuilder {
         let (batch, batch_warnings) = BatchConfig::read_env(&lookup);
         builder.batch = batch;
         warnings.extend(batch_warnings);
+        builder.env_exporters = read_exporters(&lookup, &mut warnings);
 
         Configured::logged(builder, warnings)
     }
@@ -237,5 +243,170 @@ fn read_limits(
         link_count,
         attributes_per_event,
         attributes_per_link,
+    }
+}
+
+/// An exporter chosen by `OTEL_TRACES_EXPORTER`, made when the tracer is built.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // made once per tracer; boxing buys nothing
+pub(crate) enum EnvExporter {
+    Console(StdoutExporter),
+    #[cfg(feature = "otlp")]
+    Otlp(crate::export::otlp::OtlpExporter),
+    #[cfg(feature = "zipkin")]
+    Zipkin(crate::export::zipkin::ZipkinExporter),
+}
+
+impl Exporter for EnvExporter {
+    fn export<'a>(&'a self, batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>> {
+        match self {
+            EnvExporter::Console(e) => e.export(batch),
+            #[cfg(feature = "otlp")]
+            EnvExporter::Otlp(e) => e.export(batch),
+            #[cfg(feature = "zipkin")]
+            EnvExporter::Zipkin(e) => e.export(batch),
+        }
+    }
+
+    fn take_rejected(&self) -> u64 {
+        match self {
+            EnvExporter::Console(e) => e.take_rejected(),
+            #[cfg(feature = "otlp")]
+            EnvExporter::Otlp(e) => e.take_rejected(),
+            #[cfg(feature = "zipkin")]
+            EnvExporter::Zipkin(e) => e.take_rejected(),
+        }
+    }
+
+    fn shutdown(&self) {
+        match self {
+            EnvExporter::Console(e) => e.shutdown(),
+            #[cfg(feature = "otlp")]
+            EnvExporter::Otlp(e) => e.shutdown(),
+            #[cfg(feature = "zipkin")]
+            EnvExporter::Zipkin(e) => e.shutdown(),
+        }
+    }
+}
+
+/// `OTEL_TRACES_EXPORTER`: a comma-separated list of `otlp`, `zipkin`, `console`, `none`
+/// (SDK environment variables, "Exporter Selection"); unset means `otlp`.
+fn read_exporters(
+    lookup: &impl Fn(&str) -> Option<String>,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Vec<EnvExporter> {
+    const NAME: &str = "OTEL_TRACES_EXPORTER";
+    let raw = lookup(NAME).filter(|v| !v.trim().is_empty());
+    let names: Vec<String> = match &raw {
+        Some(raw) => raw
+            .split(',')
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .collect(),
+        // The specification's default is `otlp`; without the feature there is nothing to
+        // default to, and nothing was asked for, so no warning.
+        None if cfg!(feature = "otlp") => vec!["otlp".to_string()],
+        None => Vec::new(),
+    };
+    if names.iter().any(|n| n == "none") {
+        return Vec::new();
+    }
+    let mut exporters = Vec::new();
+    let missing = |warnings: &mut Vec<ConfigWarning>, name: &str, feature: &str| {
+        warnings.push(ConfigWarning {
+            variable: NAME,
+            value: name.to_string(),
+            message: format!(
+                "tracewire was built without its `{feature}` feature; this exporter is skipped"
+            ),
+        });
+    };
+    for name in names {
+        match name.as_str() {
+            "console" | "logging" => exporters.push(EnvExporter::Console(StdoutExporter::pretty())),
+            "otlp" => {
+                #[cfg(feature = "otlp")]
+                {
+                    let (config, otlp_warnings) = crate::export::otlp::OtlpConfig::read_env(lookup);
+                    warnings.extend(otlp_warnings);
+                    match crate::export::otlp::OtlpExporter::new(config) {
+                        Ok(exporter) => exporters.push(EnvExporter::Otlp(exporter)),
+                        Err(error) => warnings.push(ConfigWarning {
+                            variable: NAME,
+                            value: name.clone(),
+                            message: format!("the OTLP exporter cannot start: {error}"),
+                        }),
+                    }
+                }
+                #[cfg(not(feature = "otlp"))]
+                missing(warnings, &name, "otlp");
+            }
+            "zipkin" => {
+                #[cfg(feature = "zipkin")]
+                {
+                    let (config, zipkin_warnings) =
+                        crate::export::zipkin::ZipkinConfig::read_env(lookup);
+                    warnings.extend(zipkin_warnings);
+                    match crate::export::zipkin::ZipkinExporter::new(config) {
+                        Ok(exporter) => exporters.push(EnvExporter::Zipkin(exporter)),
+                        Err(error) => warnings.push(ConfigWarning {
+                            variable: NAME,
+                            value: name.clone(),
+                            message: format!("the Zipkin exporter cannot start: {error}"),
+                        }),
+                    }
+                }
+                #[cfg(not(feature = "zipkin"))]
+                missing(warnings, &name, "zipkin");
+            }
+            _ => warnings.push(ConfigWarning {
+                variable: NAME,
+                value: name.clone(),
+                message: "unknown exporter; accepted values: otlp, zipkin, console, none; \
+                          this one is skipped"
+                    .into(),
+            }),
+        }
+    }
+    #[cfg(all(feature = "otlp", feature = "zipkin"))]
+    let _ = missing;
+    exporters
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exporters(value: &str) -> (Vec<EnvExporter>, Vec<ConfigWarning>) {
+        let mut warnings = Vec::new();
+        let lookup = |name: &str| (name == "OTEL_TRACES_EXPORTER").then(|| value.to_string());
+        (read_exporters(&lookup, &mut warnings), warnings)
+    }
+
+    #[test]
+    fn exporter_selection() {
+        let (chosen, warnings) = exporters("console");
+        assert!(matches!(chosen[..], [EnvExporter::Console(_)]) && warnings.is_empty());
+        let (chosen, warnings) = exporters("console,none");
+        assert!(chosen.is_empty() && warnings.is_empty());
+        let (chosen, warnings) = exporters("carrier-pigeon");
+        assert!(chosen.is_empty());
+        assert_eq!(warnings[0].value, "carrier-pigeon");
+        let (chosen, warnings) = exporters("otlp");
+        if cfg!(feature = "otlp") {
+            assert_eq!((chosen.len(), warnings.len()), (1, 0));
+        } else {
+            assert!(chosen.is_empty());
+            assert!(
+                warnings[0].message.contains("`otlp` feature"),
+                "{warnings:?}"
+            );
+        }
+        let (_, warnings) = exporters("zipkin");
+        assert_eq!(
+            warnings.is_empty(),
+            cfg!(feature = "zipkin"),
+            "{warnings:?}"
+        );
     }
 }

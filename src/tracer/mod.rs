@@ -297,6 +297,8 @@ pub struct TracerBuilder {
     limits: SpanLimits,
     batch: BatchConfig,
     disabled: bool,
+    /// Exporters `OTEL_TRACES_EXPORTER` chose; used when no sink is set in code.
+    env_exporters: Vec<env::EnvExporter>,
 }
 
 impl Default for TracerBuilder {
@@ -315,6 +317,7 @@ impl Default for TracerBuilder {
             limits: SpanLimits::default(),
             batch: BatchConfig::default(),
             disabled: false,
+            env_exporters: Vec::new(),
         }
     }
 }
@@ -329,6 +332,7 @@ impl fmt::Debug for TracerBuilder {
             .field("limits", &self.limits)
             .field("batch", &self.batch)
             .field("disabled", &self.disabled)
+            .field("env_exporters", &self.env_exporters)
             .finish()
     }
 }
@@ -414,7 +418,21 @@ impl TracerBuilder {
 
     /// The tracer.
     pub fn build(self) -> Tracer {
+        let batch = self.batch;
+        let mut env_exporters = self.env_exporters;
         let sink = self.sink.unwrap_or_else(|| {
+            if env_exporters.len() == 1 {
+                let exporter = env_exporters.remove(0);
+                return Arc::new(BatchSink::with_config(exporter, batch));
+            }
+            if !env_exporters.is_empty() {
+                let fan_out = env_exporters
+                    .into_iter()
+                    .fold(crate::sink::FanOut::new(), |fan_out, exporter| {
+                        fan_out.with(BatchSink::with_config(exporter, batch))
+                    });
+                return Arc::new(fan_out);
+            }
             log::warn!("tracewire: no sink configured; finished spans are counted and discarded");
             Arc::new(Discard)
         });

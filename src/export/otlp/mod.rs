@@ -43,7 +43,7 @@
 //! From the standard `OTEL_EXPORTER_OTLP_*` variables, see [`OtlpConfig::from_env`].
 
 mod config;
-mod json;
+pub(crate) mod json;
 mod proto;
 pub(crate) mod retry;
 

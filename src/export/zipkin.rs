@@ -1,0 +1,517 @@
+//! The Zipkin exporter: Zipkin v2 JSON (`POST /api/v2/spans`), mapped as the OpenTelemetry
+//! specification's "OpenTelemetry to Zipkin Transformation" (`sdk_exporters/zipkin.md`) says.
+//!
+//! | OpenTelemetry | Zipkin |
+//! |---|---|
+//! | trace id, span id, parent span id | `traceId`, `id`, `parentId` (hex) |
+//! | kind | `kind`: `SERVER`, `CLIENT`, `PRODUCER`, `CONSUMER`; omitted for `INTERNAL` |
+//! | start, end | `timestamp`, `duration` in whole microseconds (at least 1) |
+//! | resource `service.name` | `localEndpoint.serviceName` |
+//! | peer attributes of CLIENT and PRODUCER spans | `remoteEndpoint`, from the first of `peer.service`, `server.address`, `net.peer.name`, `network.peer.address`, `net.sock.peer.name`, `net.sock.peer.addr`, `peer.hostname`, `peer.address`, `db.name` |
+//! | attributes | `tags`: strings as they are, booleans `true`/`false`, arrays as JSON lists; an `error` attribute that is `false` is left out |
+//! | status | `otel.status_code` `OK` or `ERROR`; on `ERROR`, `error` holds the description |
+//! | scope | `otel.scope.name`, `otel.scope.version` |
+//! | dropped counts | `otel.dropped_attributes_count`, `otel.dropped_events_count`, `otel.dropped_links_count`, when not zero |
+//! | events | `annotations`: `{"timestamp": µs, "value": "\"name\":{attributes as JSON}"}` |
+//!
+//! # Example
+//!
+//! ```
+//! use tracewire::Tracer;
+//! use tracewire::export::zipkin::ZipkinExporter;
+//!
+//! let tracer = Tracer::builder()
+//!     .service_name("checkout")
+//!     .exporter(ZipkinExporter::new(Default::default()).unwrap())
+//!     .build();
+//! # drop(tracer);
+//! ```
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::Compression;
+use super::http::{HttpSender, MAX_REQUEST_BODY, classify_status};
+use super::otlp::RetryPolicy;
+use super::otlp::json::{Buf, string};
+use super::otlp::retry::{Attempt, with_retries};
+use crate::config::{ConfigWarning, Configured, process_env, read_number};
+use crate::sink::{BoxFuture, ExportError, Exporter};
+use crate::span::{SpanData, SpanKind, Status, Value};
+
+const DEFAULT_ENDPOINT: &str = "http://localhost:9411/api/v2/spans";
+
+/// The peer attributes a remote endpoint's name comes from, best first (the specification's
+/// "Remote endpoint" ranking).
+const REMOTE_NAME_RANKING: [&str; 9] = [
+    "peer.service",
+    "server.address",
+    "net.peer.name",
+    "network.peer.address",
+    "net.sock.peer.name",
+    "net.sock.peer.addr",
+    "peer.hostname",
+    "peer.address",
+    "db.name",
+];
+
+/// How a [`ZipkinExporter`] sends.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use tracewire::export::zipkin::ZipkinConfig;
+///
+/// let config = ZipkinConfig::from_env_with(|name| {
+///     (name == "OTEL_EXPORTER_ZIPKIN_TIMEOUT").then(|| "2500".to_string())
+/// })
+/// .strict()
+/// .unwrap();
+/// assert_eq!(config.endpoint, "http://localhost:9411/api/v2/spans");
+/// assert_eq!(config.timeout, Duration::from_millis(2500));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct ZipkinConfig {
+    /// The full URL spans are posted to.
+    pub endpoint: String,
+    /// The longest one attempt may take (default 10 s).
+    pub timeout: Duration,
+    /// Retries of failed attempts (429, 502, 503, 504 and connection failures).
+    pub retry: RetryPolicy,
+}
+
+impl Default for ZipkinConfig {
+    /// `http://localhost:9411/api/v2/spans`, 10 s, default retries.
+    fn default() -> Self {
+        Self {
+            endpoint: DEFAULT_ENDPOINT.into(),
+            timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl ZipkinConfig {
+    /// The configuration from `OTEL_EXPORTER_ZIPKIN_ENDPOINT` (a URL) and
+    /// `OTEL_EXPORTER_ZIPKIN_TIMEOUT` (milliseconds); a bad value is warned about (naming the
+    /// variable and value) and the default used.
+    pub fn from_env() -> Configured<Self> {
+        Self::from_env_with(process_env)
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Configured<Self> {
+        let (config, warnings) = Self::read_env(&lookup);
+        Configured::logged(config, warnings)
+    }
+
+    pub(crate) fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
+        const ENDPOINT: &str = "OTEL_EXPORTER_ZIPKIN_ENDPOINT";
+        let mut warnings = Vec::new();
+        let endpoint = match lookup(ENDPOINT).filter(|v| !v.trim().is_empty()) {
+            None => DEFAULT_ENDPOINT.to_string(),
+            Some(raw) => {
+                let valid = raw.trim().parse::<http::Uri>().ok().filter(|uri| {
+                    matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
+                });
+                if valid.is_some() {
+                    raw.trim().to_string()
+                } else {
+                    warnings.push(ConfigWarning {
+                        variable: ENDPOINT,
+                        value: raw,
+                        message: format!(
+                            "not an http:// or https:// URL with a host; using {DEFAULT_ENDPOINT}"
+                        ),
+                    });
+                    DEFAULT_ENDPOINT.to_string()
+                }
+            }
+        };
+        let timeout = read_number(
+            lookup,
+            &mut warnings,
+            "OTEL_EXPORTER_ZIPKIN_TIMEOUT",
+            10_000,
+            1,
+        );
+        let config = Self {
+            endpoint,
+            timeout: Duration::from_millis(timeout),
+            retry: RetryPolicy::default(),
+        };
+        (config, warnings)
+    }
+}
+
+/// Sends spans to Zipkin as v2 JSON. Put it behind a batch sink.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::export::zipkin::{ZipkinConfig, ZipkinExporter};
+///
+/// let exporter = ZipkinExporter::new(ZipkinConfig {
+///     endpoint: "http://zipkin:9411/api/v2/spans".into(),
+///     ..ZipkinConfig::default()
+/// });
+/// assert!(exporter.is_ok());
+/// ```
+#[derive(Debug)]
+pub struct ZipkinExporter {
+    sender: HttpSender,
+    retry: RetryPolicy,
+    endpoint: String,
+}
+
+impl ZipkinExporter {
+    /// An exporter with `config`; fails on an endpoint that is not an `http://` URL.
+    pub fn new(config: ZipkinConfig) -> Result<Self, ExportError> {
+        let sender = HttpSender::new(
+            &config.endpoint,
+            "application/json",
+            &[],
+            Compression::None,
+            config.timeout,
+        )
+        .map_err(ExportError)?;
+        Ok(Self {
+            sender,
+            retry: config.retry,
+            endpoint: config.endpoint,
+        })
+    }
+
+    /// The JSON array this exporter posts for `batch`.
+    ///
+    /// ```
+    /// # let span = {
+    /// #     let sink = tracewire::sink::MemorySink::new();
+    /// #     let tracer = tracewire::Tracer::builder().service_name("checkout").sink(sink.clone()).build();
+    /// #     tracer.span("charge card").start().end();
+    /// #     sink.take().remove(0)
+    /// # };
+    /// let json = tracewire::export::zipkin::ZipkinExporter::encode(&[span]);
+    /// let spans: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    /// assert_eq!(spans[0]["localEndpoint"]["serviceName"], "checkout");
+    /// assert_eq!(spans[0]["kind"], serde_json::Value::Null); // INTERNAL is omitted
+    /// ```
+    pub fn encode(batch: &[SpanData]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(batch.len() * 512 + 2);
+        out.push(b'[');
+        for (i, span) in batch.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            encode_span(span, &mut out);
+        }
+        out.push(b']');
+        out
+    }
+
+    async fn send(&self, body: Vec<u8>) -> Result<(), ExportError> {
+        let body = bytes::Bytes::from(body);
+        with_retries(&self.retry, || async {
+            match self.sender.post(body.clone()).await {
+                Ok(response) => classify_status(&response, |_| Attempt::Accepted {
+                    rejected: 0,
+                    message: String::new(),
+                }),
+                Err(error) => Attempt::Retryable { after: None, error },
+            }
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| ExportError(format!("Zipkin export to {} failed: {e}", self.endpoint)))
+    }
+}
+
+impl Exporter for ZipkinExporter {
+    fn export<'a>(&'a self, batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>> {
+        Box::pin(async move {
+            let mut pending = vec![batch];
+            let mut result = Ok(());
+            while let Some(part) = pending.pop() {
+                let body = Self::encode(part);
+                if body.len() > MAX_REQUEST_BODY && part.len() > 1 {
+                    let (first, second) = part.split_at(part.len() / 2);
+                    pending.push(second);
+                    pending.push(first);
+                    continue;
+                }
+                if body.len() > MAX_REQUEST_BODY {
+                    result = Err(ExportError(format!(
+                        "a span encodes to {} bytes, over the request limit; dropped",
+                        body.len()
+                    )));
+                    continue;
+                }
+                if let Err(error) = self.send(body).await {
+                    result = Err(error);
+                }
+            }
+            result
+        })
+    }
+}
+
+fn kind_name(kind: SpanKind) -> Option<&'static str> {
+    match kind {
+        SpanKind::Internal => None,
+        SpanKind::Server => Some("SERVER"),
+        SpanKind::Client => Some("CLIENT"),
+        SpanKind::Producer => Some("PRODUCER"),
+        SpanKind::Consumer => Some("CONSUMER"),
+    }
+}
+
+fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
+    let cx = &span.span_context;
+    let mut trace = [0u8; 32];
+    cx.trace_id().write_hex(&mut trace);
+    let mut id = [0u8; 16];
+    cx.span_id().write_hex(&mut id);
+    out.extend_from_slice(br#"{"traceId":""#);
+    out.extend_from_slice(&trace);
+    out.extend_from_slice(br#"","id":""#);
+    out.extend_from_slice(&id);
+    out.push(b'"');
+    if let Some(parent) = span.parent_span_id {
+        parent.write_hex(&mut id);
+        out.extend_from_slice(br#","parentId":""#);
+        out.extend_from_slice(&id);
+        out.push(b'"');
+    }
+    if let Some(kind) = kind_name(span.kind) {
+        let _ = write!(Buf(out), r#","kind":"{kind}""#);
+    }
+    out.extend_from_slice(br#","name":"#);
+    string(out, &span.name);
+    let duration = (span.duration_nanos() / 1000).max(1);
+    let _ = write!(
+        Buf(out),
+        r#","timestamp":{},"duration":{duration},"localEndpoint":{{"serviceName":"#,
+        span.start_unix_nanos / 1000
+    );
+    string(out, &span.resource.service_name());
+    out.push(b'}');
+    if matches!(span.kind, SpanKind::Client | SpanKind::Producer) {
+        remote_endpoint(span, out);
+    }
+    if !span.events.is_empty() {
+        out.extend_from_slice(br#","annotations":["#);
+        for (i, event) in span.events.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = write!(
+                Buf(out),
+                r#"{{"timestamp":{},"value":"#,
+                event.time_unix_nanos / 1000
+            );
+            // `"name":{"key":value,…}`, as the specification's Events section shows.
+            let mut value = Vec::new();
+            string(&mut value, &event.name);
+            value.extend_from_slice(b":{");
+            for (j, kv) in event.attributes.iter().enumerate() {
+                if j > 0 {
+                    value.push(b',');
+                }
+                string(&mut value, &kv.key);
+                value.push(b':');
+                json_value(&mut value, &kv.value);
+            }
+            value.push(b'}');
+            string(out, &String::from_utf8_lossy(&value));
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    tags(span, out);
+    out.push(b'}');
+}
+
+fn remote_endpoint(span: &SpanData, out: &mut Vec<u8>) {
+    let Some(name) = REMOTE_NAME_RANKING
+        .iter()
+        .find_map(|key| span.attribute(key).map(Value::to_string))
+    else {
+        return;
+    };
+    out.extend_from_slice(br#","remoteEndpoint":{"serviceName":"#);
+    string(out, &name);
+    let ip = [
+        "network.peer.address",
+        "net.sock.peer.addr",
+        "server.address",
+    ]
+    .iter()
+    .find_map(|key| span.attribute(key)?.to_string().parse::<IpAddr>().ok());
+    match ip {
+        Some(IpAddr::V4(ip)) => {
+            let _ = write!(Buf(out), r#","ipv4":"{ip}""#);
+        }
+        Some(IpAddr::V6(ip)) => {
+            let _ = write!(Buf(out), r#","ipv6":"{ip}""#);
+        }
+        None => {}
+    }
+    let port = ["network.peer.port", "server.port", "net.peer.port"]
+        .iter()
+        .find_map(|key| match span.attribute(key) {
+            Some(Value::I64(port)) => u16::try_from(*port).ok(),
+            Some(Value::String(port)) => port.parse::<u16>().ok(),
+            _ => None,
+        });
+    if let Some(port) = port {
+        let _ = write!(Buf(out), r#","port":{port}"#);
+    }
+    out.push(b'}');
+}
+
+fn tags(span: &SpanData, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#","tags":{"#);
+    let mut first = true;
+    let mut tag = |out: &mut Vec<u8>, key: &str, value: &str| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        string(out, key);
+        out.push(b':');
+        string(out, value);
+    };
+    let mut text = String::new();
+    for kv in &span.attributes {
+        // An `error` attribute that is false says there was no error: Zipkin would read any
+        // `error` tag as one, so it is left out.
+        if kv.key == "error" && kv.value == Value::Bool(false) {
+            continue;
+        }
+        text.clear();
+        tag_value(&mut text, &kv.value);
+        tag(out, &kv.key, &text);
+    }
+    match &span.status {
+        Status::Unset => {}
+        Status::Ok => tag(out, "otel.status_code", "OK"),
+        Status::Error { message } => {
+            tag(out, "otel.status_code", "ERROR");
+            tag(out, "error", message);
+        }
+    }
+    tag(out, "otel.scope.name", &span.scope.name);
+    if let Some(version) = &span.scope.version {
+        tag(out, "otel.scope.version", version);
+    }
+    for (key, count) in [
+        ("otel.dropped_attributes_count", span.dropped_attributes),
+        ("otel.dropped_events_count", span.dropped_events),
+        ("otel.dropped_links_count", span.dropped_links),
+    ] {
+        if count > 0 {
+            tag(out, key, &count.to_string());
+        }
+    }
+    out.push(b'}');
+}
+
+/// A tag's string: primitives as text, arrays as a JSON list.
+fn tag_value(text: &mut String, value: &Value) {
+    match value {
+        Value::String(s) => text.push_str(s),
+        Value::Bool(_) | Value::I64(_) | Value::F64(_) => {
+            let _ = write!(text, "{value}");
+        }
+        _ => {
+            let mut json = Vec::new();
+            json_value(&mut json, value);
+            text.push_str(&String::from_utf8_lossy(&json));
+        }
+    }
+}
+
+/// A value as JSON: strings quoted, numbers and booleans bare, arrays as lists. Non-finite
+/// floats, which JSON cannot hold, become strings.
+fn json_value(out: &mut Vec<u8>, value: &Value) {
+    fn list<T>(out: &mut Vec<u8>, items: &[T], each: impl Fn(&mut Vec<u8>, &T)) {
+        out.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            each(out, item);
+        }
+        out.push(b']');
+    }
+    fn float(out: &mut Vec<u8>, x: f64) {
+        if x.is_finite() {
+            let _ = write!(Buf(out), "{x}");
+        } else {
+            string(out, &x.to_string());
+        }
+    }
+    match value {
+        Value::String(s) => string(out, s),
+        Value::Bool(b) => {
+            let _ = write!(Buf(out), "{b}");
+        }
+        Value::I64(i) => {
+            let _ = write!(Buf(out), "{i}");
+        }
+        Value::F64(x) => float(out, *x),
+        Value::StringArray(items) => list(out, items, |out, s| string(out, s)),
+        Value::BoolArray(items) => list(out, items, |out, b| {
+            let _ = write!(Buf(out), "{b}");
+        }),
+        Value::I64Array(items) => list(out, items, |out, i| {
+            let _ = write!(Buf(out), "{i}");
+        }),
+        Value::F64Array(items) => list(out, items, |out, x| float(out, *x)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_values_follow_the_specification() {
+        let cases = [
+            (Value::from(true), "true"),
+            (Value::from(-3_i64), "-3"),
+            (Value::from(0.25), "0.25"),
+            (Value::from(vec!["a", "b\"c"]), r#"["a","b\"c"]"#),
+            (Value::from(vec![1_i64, 2]), "[1,2]"),
+            (Value::from(vec![true, false]), "[true,false]"),
+            (Value::from(vec![f64::NAN]), r#"["NaN"]"#),
+        ];
+        for (value, expected) in cases {
+            let mut text = String::new();
+            tag_value(&mut text, &value);
+            assert_eq!(text, expected);
+        }
+    }
+
+    #[test]
+    fn bad_env_values_warn_and_fall_back() {
+        let (config, warnings) = ZipkinConfig::read_env(&|name: &str| match name {
+            "OTEL_EXPORTER_ZIPKIN_ENDPOINT" => Some("zipkin:9411".into()),
+            "OTEL_EXPORTER_ZIPKIN_TIMEOUT" => Some("soon".into()),
+            _ => None,
+        });
+        assert_eq!(config, ZipkinConfig::default());
+        let named: Vec<_> = warnings
+            .iter()
+            .map(|w| (w.variable, w.value.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("OTEL_EXPORTER_ZIPKIN_ENDPOINT", "zipkin:9411"),
+                ("OTEL_EXPORTER_ZIPKIN_TIMEOUT", "soon")
+            ]
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! The OTLP/gRPC exporter against a real tonic `TraceService` on 127.0.0.1, generated from the
+//! official `opentelemetry-proto` definitions.
+
+mod receiver;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use receiver::{assert_request_holds, end_rich_spans, tracer_with};
+use tonic::codec::CompressionEncoding;
+use tonic::{Code, Request, Response, Status};
+use tracewire::Tracer;
+use tracewire::export::Compression;
+use tracewire::export::otlp::{OtlpConfig, OtlpExporter, Protocol};
+use tracewire::sink::{BatchConfig, BatchSink, FanOut, MemorySink};
+
+#[derive(Default)]
+struct Recorded {
+    requests: Vec<(
+        tonic::metadata::MetadataMap,
+        ExportTraceServiceRequest,
+        Instant,
+    )>,
+    script: VecDeque<Result<ExportTraceServiceResponse, Status>>,
+}
+
+#[derive(Clone, Default)]
+struct Collector(Arc<Mutex<Recorded>>);
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let mut recorded = self.0.lock().unwrap();
+        let metadata = request.metadata().clone();
+        recorded
+            .requests
+            .push((metadata, request.into_inner(), Instant::now()));
+        match recorded.script.pop_front() {
+            Some(Ok(response)) => Ok(Response::new(response)),
+            Some(Err(status)) => Err(status),
+            None => Ok(Response::new(ExportTraceServiceResponse::default())),
+        }
+    }
+}
+
+async fn start_collector() -> (Collector, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let collector = Collector::default();
+    let service =
+        TraceServiceServer::new(collector.clone()).accept_compressed(CompressionEncoding::Gzip);
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await
+            .unwrap();
+    });
+    (collector, format!("http://{addr}"))
+}
+
+fn traced(config: OtlpConfig) -> (Tracer, MemorySink) {
+    let memory = MemorySink::new();
+    let exporter = OtlpExporter::new(config).unwrap();
+    let batch = BatchSink::with_config(
+        exporter,
+        BatchConfig {
+            scheduled_delay: Duration::from_millis(50),
+            ..BatchConfig::default()
+        },
+    );
+    (
+        tracer_with(FanOut::new().with(memory.clone()).with(batch)),
+        memory,
+    )
+}
+
+async fn shutdown(tracer: &Tracer) {
+    let tracer = tracer.clone();
+    tokio::task::spawn_blocking(move || tracer.shutdown(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_arrive_over_grpc_with_gzip_and_metadata() {
+    let (collector, endpoint) = start_collector().await;
+    let (tracer, memory) = traced(OtlpConfig {
+        protocol: Protocol::Grpc,
+        endpoint,
+        compression: Compression::Gzip,
+        headers: vec![("x-api-key".into(), "s3cret".into())],
+        ..OtlpConfig::default()
+    });
+    end_rich_spans(&tracer);
+    shutdown(&tracer).await;
+
+    let recorded = collector.0.lock().unwrap();
+    assert_eq!(recorded.requests.len(), 1);
+    let (metadata, request, _) = &recorded.requests[0];
+    assert_eq!(metadata.get("x-api-key").unwrap(), "s3cret");
+    assert_eq!(metadata.get("grpc-encoding").unwrap(), "gzip");
+    assert_request_holds(request, &memory.spans());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unavailable_is_retried_invalid_argument_is_not_and_partial_success_counts() {
+    let (collector, endpoint) = start_collector().await;
+    collector.0.lock().unwrap().script.extend([
+        Err(Status::unavailable("restarting")),
+        Ok(ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 1,
+                error_message: "too old".into(),
+            }),
+        }),
+        Err(Status::new(Code::InvalidArgument, "bad")),
+    ]);
+    let (tracer, _memory) = traced(OtlpConfig {
+        protocol: Protocol::Grpc,
+        endpoint,
+        ..OtlpConfig::default()
+    });
+    end_rich_spans(&tracer);
+    let flush = tracer.clone();
+    tokio::task::spawn_blocking(move || flush.force_flush(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .unwrap();
+    end_rich_spans(&tracer);
+    let _ = tokio::task::spawn_blocking({
+        let tracer = tracer.clone();
+        move || tracer.shutdown(Duration::from_secs(30))
+    })
+    .await;
+
+    assert_eq!(collector.0.lock().unwrap().requests.len(), 3);
+    let stats = tracer.stats().sink;
+    // The memory sink counts 6 exported; the batch sink 2 exported, 1 rejected, 3 failed.
+    assert_eq!(stats.exported, 6 + 2);
+    assert_eq!(stats.export_rejected, 1);
+    assert_eq!(stats.export_failed, 3);
+}
