@@ -3,7 +3,7 @@
 //! tracewire follows one request through many services as a tree of timed spans that share a
 //! trace id: the trace context and every propagation format a Rust service meets in the wild,
 //! spans, the current span across `.await`, head sampling, sinks, and Tower layers for HTTP
-//! servers and clients. gRPC and OTLP/Zipkin exporters build on it next.
+//! servers and clients, and exporters to OTLP backends and Zipkin.
 //!
 //! # The flow of one request
 //!
@@ -17,7 +17,7 @@
 //!                      │
 //! outgoing call ◄───── ClientLayer: CLIENT span, inject (same propagators; stale headers replaced)
 //!                      │
-//! response body sent ─► span ends ─► SpanSink (memory | fan-out | batch ─► Exporter: stdout, later OTLP/Zipkin)
+//! response body sent ─► span ends ─► SpanSink (memory | fan-out | batch ─► Exporter: stdout, OTLP, Zipkin)
 //! ```
 //!
 //! # Parts
@@ -35,6 +35,7 @@
 //! | [`sink`] | the [`SpanSink`](sink::SpanSink) and [`Exporter`](sink::Exporter) traits; memory, fan-out, batch sinks; stdout exporter | span |
 //! | [`tracer`] | [`Tracer`] and its builder and `OTEL_*` configuration, live [`Span`]s, the current [`Context`] across `.await`, tasks and threads | all above |
 //! | [`http`] | [`ServerLayer`](http::ServerLayer) and [`ClientLayer`](http::ClientLayer): layer → service → future → body, HTTP semantic conventions | tracer, propagation |
+//! | `export` | OTLP over HTTP/protobuf, HTTP/JSON (feature `otlp`) and gRPC (feature `otlp-grpc`); Zipkin v2 JSON (feature `zipkin`); retries as the OTLP specification says | sink |
 //! | [`integrations`] | axum (feature `axum`, default): `http.route` and the [`SpanRef`] extractor; reqwest (feature `reqwest`): a reqwest-middleware middleware | http |
 //!
 //! # Example
