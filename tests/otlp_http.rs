@@ -354,15 +354,25 @@ async fn tracer_from_env_picks_the_otlp_exporter_and_its_variables() {
 
 #[test]
 fn unknown_exporters_and_unusable_endpoints_are_warned_about() {
+    // An exporter that cannot start: an https endpoint without the `tls` feature, or with it a
+    // certificate file that holds no certificate.
+    let not_pem = std::env::temp_dir().join(format!("tracewire-not-pem-{}", std::process::id()));
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let not_pem = not_pem.to_string_lossy().into_owned();
     let configured = tracewire::TracerBuilder::from_env_with(|name| match name {
         "OTEL_TRACES_EXPORTER" => Some("otlp,jaeger".into()),
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" => Some("https://collector:4318/v1/traces".into()),
+        "OTEL_EXPORTER_OTLP_CERTIFICATE" => Some(not_pem.clone()),
         _ => None,
     });
     let warnings: Vec<String> = configured.warnings.iter().map(|w| w.to_string()).collect();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].starts_with("OTEL_TRACES_EXPORTER=\"otlp\""));
-    assert!(warnings[0].contains("https://collector:4318/v1/traces"));
+    if cfg!(feature = "tls") {
+        assert!(warnings[0].contains("no PEM certificate"), "{warnings:?}");
+    } else {
+        assert!(warnings[0].contains("https://collector:4318/v1/traces"));
+    }
     assert!(warnings[1].starts_with("OTEL_TRACES_EXPORTER=\"jaeger\""));
     assert!(configured.strict().is_err());
 }

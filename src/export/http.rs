@@ -27,10 +27,16 @@ pub(crate) const MAX_REQUEST_BODY: usize = 64 << 20;
 /// The `User-Agent` the OTLP specification asks exporters to send ("OTLP/HTTP User Agent").
 const AGENT: &str = concat!("tracewire/", env!("CARGO_PKG_VERSION"));
 
+/// Plain TCP, or TLS too with the `tls` feature.
+#[cfg(feature = "tls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type Connector = HttpConnector;
+
 /// One HTTP endpoint and how to post to it.
 #[derive(Debug)]
 pub(crate) struct HttpSender {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     uri: Uri,
     headers: HeaderMap,
     compression: Compression,
@@ -47,24 +53,26 @@ pub(crate) struct HttpResponse {
 }
 
 impl HttpSender {
-    /// A sender posting to `endpoint`; fails on an endpoint that is not an `http://` URL or on
-    /// a header that is not a valid HTTP header.
+    /// A sender posting to `endpoint`; fails on an endpoint that is not an `http://` URL (or
+    /// `https://` with the `tls` feature), on a header that is not a valid HTTP header, or on a
+    /// `ca_pem` without a PEM certificate.
     pub(crate) fn new(
         endpoint: &str,
         content_type: &'static str,
         headers: &[(String, String)],
         compression: Compression,
         timeout: Duration,
+        ca_pem: Option<&[u8]>,
     ) -> Result<Self, String> {
         let uri: Uri = endpoint
             .parse()
             .map_err(|e| format!("endpoint {endpoint:?} is not a URL: {e}"))?;
         match uri.scheme_str() {
             Some("http") => {}
+            Some("https") if cfg!(feature = "tls") => {}
             Some("https") => {
                 return Err(format!(
-                    "endpoint {endpoint:?}: https endpoints are not supported yet (TLS is \
-                     missing); use an http:// endpoint, e.g. a local Collector"
+                    "endpoint {endpoint:?}: https endpoints need tracewire's `tls` feature"
                 ));
             }
             _ => return Err(format!("endpoint {endpoint:?} must start with http://")),
@@ -92,6 +100,18 @@ impl HttpSender {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
+        #[cfg(feature = "tls")]
+        let connector = {
+            connector.enforce_http(false);
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls_config(ca_pem)?)
+                .https_or_http()
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(connector)
+        };
+        #[cfg(not(feature = "tls"))]
+        let _ = ca_pem;
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
@@ -173,6 +193,36 @@ impl HttpSender {
             Err(_) => Err(format!("no response within {:?}", self.timeout)),
         }
     }
+}
+
+/// The rustls client configuration: the Mozilla root certificates, and the certificates of
+/// `ca_pem` (`OTEL_EXPORTER_OTLP_CERTIFICATE`) besides.
+#[cfg(feature = "tls")]
+pub(crate) fn tls_config(ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = ca_pem {
+        let mut added = 0;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("the CA certificate is not valid PEM: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("the CA certificate cannot be used: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err("the CA certificate file holds no PEM certificate".into());
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 fn describe_client_error(error: &hyper_util::client::legacy::Error) -> String {

@@ -1,5 +1,5 @@
 //! Exporters that send spans to tracing backends: OTLP (feature `otlp`, and `otlp-grpc` for
-//! gRPC) and Zipkin (feature `zipkin`).
+//! gRPC) and Zipkin (feature `zipkin`); `https://` endpoints need the `tls` feature (rustls).
 //!
 //! Every exporter implements [`Exporter`](crate::sink::Exporter) and runs behind a
 //! [`BatchSink`](crate::sink::BatchSink): encoding and I/O happen on the sink's background

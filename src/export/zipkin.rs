@@ -175,6 +175,7 @@ impl ZipkinExporter {
             &[],
             Compression::None,
             config.timeout,
+            None,
         )
         .map_err(ExportError)?;
         Ok(Self {

@@ -46,6 +46,9 @@ pub struct OtlpConfig {
     pub compression: Compression,
     /// Retries of failed attempts (on by default).
     pub retry: RetryPolicy,
+    /// PEM certificates trusted for `https` endpoints besides the Mozilla roots, e.g. a
+    /// private CA (`OTEL_EXPORTER_OTLP_CERTIFICATE` names the file); needs the `tls` feature.
+    pub certificate_pem: Option<Vec<u8>>,
 }
 
 impl Default for OtlpConfig {
@@ -59,6 +62,7 @@ impl Default for OtlpConfig {
             timeout: Duration::from_secs(10),
             compression: Compression::None,
             retry: RetryPolicy::default(),
+            certificate_pem: None,
         }
     }
 }
@@ -81,6 +85,7 @@ impl OtlpConfig {
     /// | `…_TIMEOUT` | per attempt, milliseconds | `10000` |
     /// | `…_COMPRESSION` | `gzip` or `none` | `none` |
     /// | `…_INSECURE` | for gRPC endpoints without a scheme: `true` means `http://`, otherwise `https://` | `false` |
+    /// | `…_CERTIFICATE` | a PEM file of certificates trusted for `https` (feature `tls`) | |
     ///
     /// A bad value is warned about (the warning names the variable and the value) and the
     /// default used; [`Configured::strict`] turns warnings into an error.
@@ -136,6 +141,22 @@ impl OtlpConfig {
         .map_or(Compression::None, |(name, raw)| {
             read_compression(name, raw, &mut warnings)
         });
+        let certificate_pem = pick(
+            lookup,
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        )
+        .and_then(|(name, path)| match std::fs::read(path.trim()) {
+            Ok(pem) => Some(pem),
+            Err(error) => {
+                warnings.push(ConfigWarning {
+                    variable: name,
+                    value: path,
+                    message: format!("cannot read the certificate file ({error}); ignored"),
+                });
+                None
+            }
+        });
         let config = Self {
             protocol,
             endpoint,
@@ -143,6 +164,7 @@ impl OtlpConfig {
             timeout: Duration::from_millis(timeout),
             compression,
             retry: RetryPolicy::default(),
+            certificate_pem,
         };
         (config, warnings)
     }

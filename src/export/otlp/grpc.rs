@@ -40,11 +40,11 @@ impl GrpcSender {
             .map_err(|e| ExportError(format!("endpoint {url:?} is not a URL: {e}")))?;
         match uri.scheme_str() {
             Some("http") if uri.host().is_some() => {}
+            Some("https") if cfg!(feature = "tls") && uri.host().is_some() => {}
             Some("https") => {
                 return Err(ExportError(format!(
-                    "endpoint {url:?}: https endpoints are not supported yet (TLS is missing); \
-                     use http:// (OTEL_EXPORTER_OTLP_INSECURE=true for an endpoint without a \
-                     scheme)"
+                    "endpoint {url:?}: https endpoints need tracewire's `tls` feature (or use \
+                     http://, OTEL_EXPORTER_OTLP_INSECURE=true for an endpoint without a scheme)"
                 )));
             }
             _ => {
@@ -57,6 +57,18 @@ impl GrpcSender {
             .map_err(|e| ExportError(format!("endpoint {url:?}: {e}")))?
             .connect_timeout(config.timeout)
             .timeout(config.timeout);
+        #[cfg(feature = "tls")]
+        let endpoint = if uri.scheme_str() == Some("https") {
+            let mut tls = tonic::transport::ClientTlsConfig::new().with_webpki_roots();
+            if let Some(pem) = &config.certificate_pem {
+                tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            }
+            endpoint
+                .tls_config(tls)
+                .map_err(|e| ExportError(format!("endpoint {url:?}: TLS: {e}")))?
+        } else {
+            endpoint
+        };
         let mut metadata = MetadataMap::new();
         for (name, value) in &config.headers {
             let key: AsciiMetadataKey = name.trim().to_ascii_lowercase().parse().map_err(|_| {

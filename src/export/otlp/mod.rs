@@ -154,6 +154,7 @@ impl OtlpExporter {
                     &config.headers,
                     config.compression,
                     config.timeout,
+                    config.certificate_pem.as_deref(),
                 )
                 .map_err(ExportError)?,
             ),
