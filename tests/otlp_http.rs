@@ -365,6 +365,7 @@ fn unknown_exporters_and_unusable_endpoints_are_warned_about() {
         "OTEL_EXPORTER_OTLP_CERTIFICATE" => Some(not_pem.clone()),
         _ => None,
     });
+    let _ = std::fs::remove_file(&not_pem);
     let warnings: Vec<String> = configured.warnings.iter().map(|w| w.to_string()).collect();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].starts_with("OTEL_TRACES_EXPORTER=\"otlp\""));
