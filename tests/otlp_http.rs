@@ -143,7 +143,7 @@ async fn retry_after_is_honoured_and_every_span_arrives() {
     let throttled = Answer {
         status: 503,
         retry_after: Some("1"),
-        body: Vec::new(),
+        ..Answer::status(503)
     };
     receiver.script([throttled.clone(), throttled]);
     let (tracer, memory) = traced(config(&receiver));
@@ -195,9 +195,8 @@ async fn partial_success_is_counted_and_not_retried() {
         }),
     };
     receiver.script([Answer {
-        status: 200,
-        retry_after: None,
         body: response.encode_to_vec(),
+        ..Answer::status(200)
     }]);
     let exporter = OtlpExporter::new(config(&receiver)).unwrap();
     let tracer = tracer_with(BatchSink::with_config(exporter, quick_batches()));
@@ -250,8 +249,13 @@ async fn a_receiver_that_is_down_then_back_gets_what_fits_and_every_span_is_coun
 
     let receiver = Receiver::start_on(port).await;
     let ended_down = 500;
+    // Everything ended while it was down is exported or counted as dropped, and spans flow.
     assert!(
-        eventually(Duration::from_secs(15), || tracer.stats().sink.exported > 0).await,
+        eventually(Duration::from_secs(20), || {
+            let stats = tracer.stats().sink;
+            stats.exported > 0 && stats.exported + stats.dropped() == ended_down
+        })
+        .await,
         "spans flow again once the receiver is back: {:?}",
         tracer.stats().sink
     );
@@ -376,4 +380,67 @@ fn unknown_exporters_and_unusable_endpoints_are_warned_about() {
     }
     assert!(warnings[1].starts_with("OTEL_TRACES_EXPORTER=\"jaeger\""));
     assert!(configured.strict().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_times_out_per_attempt_and_is_retried() {
+    let receiver = Receiver::start().await;
+    receiver.script([Answer {
+        delay: Duration::from_secs(2),
+        ..Answer::status(200)
+    }]);
+    let (tracer, memory) = traced(OtlpConfig {
+        timeout: Duration::from_millis(300),
+        retry: RetryPolicy {
+            initial_backoff: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        },
+        ..config(&receiver)
+    });
+    let started = Instant::now();
+    end_rich_spans(&tracer);
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "never blocks"
+    );
+    shutdown(&tracer).await;
+    let received = receiver.received();
+    assert_eq!(received.len(), 2, "the slow attempt, then the retry");
+    let decoded = ExportTraceServiceRequest::decode(&received[1].body[..]).unwrap();
+    assert_request_holds(&decoded, &memory.spans());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_64_mib_is_split_into_requests_under_it() {
+    let receiver = Receiver::start().await;
+    let (tracer, memory) = traced(config(&receiver));
+    let big = "x".repeat(1 << 20);
+    for i in 0..70 {
+        tracer
+            .span(format!("big {i}"))
+            .attr("payload", big.clone())
+            .start()
+            .end();
+    }
+    shutdown(&tracer).await;
+    let received = receiver.received();
+    assert!(received.len() >= 2, "{} requests", received.len());
+    let mut names = Vec::new();
+    for request in &received {
+        assert!(
+            request.body.len() <= 64 << 20,
+            "{} bytes",
+            request.body.len()
+        );
+        let decoded = ExportTraceServiceRequest::decode(&request.body[..]).unwrap();
+        names.extend(
+            decoded.resource_spans[0].scope_spans[0]
+                .spans
+                .iter()
+                .map(|s| s.name.clone()),
+        );
+    }
+    let expected: Vec<String> = memory.spans().iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, expected);
+    assert_eq!(tracer.stats().sink.export_failed, 0);
 }

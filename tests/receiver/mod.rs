@@ -31,6 +31,7 @@ pub struct Answer {
     pub status: u16,
     pub retry_after: Option<&'static str>,
     pub body: Vec<u8>,
+    pub delay: Duration,
 }
 
 impl Answer {
@@ -39,6 +40,7 @@ impl Answer {
             status,
             retry_after: None,
             body: Vec::new(),
+            delay: Duration::ZERO,
         }
     }
 }
@@ -117,6 +119,7 @@ async fn record(State(inner): State<Arc<Mutex<Inner>>>, request: Request) -> Res
         });
         inner.script.pop_front().unwrap_or(Answer::status(200))
     };
+    tokio::time::sleep(answer.delay).await;
     let mut response = Response::builder().status(answer.status);
     if let Some(after) = answer.retry_after {
         response = response.header("retry-after", after);
