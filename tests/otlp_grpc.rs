@@ -59,6 +59,8 @@ async fn start_collector() -> (Collector, String) {
     let collector = Collector::default();
     let service =
         TraceServiceServer::new(collector.clone()).accept_compressed(CompressionEncoding::Gzip);
+    #[cfg(feature = "zstd")]
+    let service = service.accept_compressed(CompressionEncoding::Zstd);
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(service)
@@ -151,4 +153,22 @@ async fn unavailable_is_retried_invalid_argument_is_not_and_partial_success_coun
     assert_eq!(stats.exported, 6 + 2);
     assert_eq!(stats.export_rejected, 1);
     assert_eq!(stats.export_failed, 3);
+}
+
+#[cfg(feature = "zstd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zstd_over_grpc() {
+    let (collector, endpoint) = start_collector().await;
+    let (tracer, memory) = traced(OtlpConfig {
+        protocol: Protocol::Grpc,
+        endpoint,
+        compression: Compression::Zstd,
+        ..OtlpConfig::default()
+    });
+    end_rich_spans(&tracer);
+    shutdown(&tracer).await;
+    let recorded = collector.0.lock().unwrap();
+    let (metadata, request, _) = &recorded.requests[0];
+    assert_eq!(metadata.get("grpc-encoding").unwrap(), "zstd");
+    assert_request_holds(request, &memory.spans());
 }

@@ -444,3 +444,30 @@ async fn a_batch_over_64_mib_is_split_into_requests_under_it() {
     assert_eq!(names, expected);
     assert_eq!(tracer.stats().sink.export_failed, 0);
 }
+
+#[cfg(feature = "zstd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zstd_bodies_arrive() {
+    let receiver = Receiver::start().await;
+    let (tracer, memory) = traced(OtlpConfig {
+        compression: Compression::Zstd,
+        ..config(&receiver)
+    });
+    end_rich_spans(&tracer);
+    shutdown(&tracer).await;
+    let received = receiver.received();
+    assert_eq!(received[0].headers["content-encoding"], "zstd");
+    let decoded = ExportTraceServiceRequest::decode(&received[0].body[..]).unwrap();
+    assert_request_holds(&decoded, &memory.spans());
+}
+
+#[cfg(not(feature = "zstd"))]
+#[test]
+fn zstd_without_the_feature_is_refused() {
+    let error = OtlpExporter::new(OtlpConfig {
+        compression: Compression::Zstd,
+        ..OtlpConfig::default()
+    })
+    .unwrap_err();
+    assert!(error.to_string().contains("`zstd` feature"), "{error}");
+}

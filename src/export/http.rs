@@ -24,6 +24,8 @@ pub(crate) const MAX_RESPONSE_BODY: usize = 4 << 20;
 /// Requests are never larger than this (before compression); larger batches are split.
 pub(crate) const MAX_REQUEST_BODY: usize = 64 << 20;
 
+pub(crate) const ZSTD_MISSING: &str = "zstd compression needs tracewire's `zstd` feature";
+
 /// The `User-Agent` the OTLP specification asks exporters to send ("OTLP/HTTP User Agent").
 const AGENT: &str = concat!("tracewire/", env!("CARGO_PKG_VERSION"));
 
@@ -96,6 +98,10 @@ impl HttpSender {
             Compression::Gzip => {
                 map.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             }
+            Compression::Zstd if cfg!(feature = "zstd") => {
+                map.insert(CONTENT_ENCODING, HeaderValue::from_static("zstd"));
+            }
+            Compression::Zstd => return Err(ZSTD_MISSING.into()),
         }
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -141,6 +147,12 @@ impl HttpSender {
                     .map(Bytes::from)
                     .map_err(|e| format!("gzip: {e}"))
             }
+            #[cfg(feature = "zstd")]
+            Compression::Zstd => zstd::encode_all(&body[..], 3)
+                .map(Bytes::from)
+                .map_err(|e| format!("zstd: {e}")),
+            #[cfg(not(feature = "zstd"))]
+            Compression::Zstd => Err(ZSTD_MISSING.into()),
         }
     }
 

@@ -28,10 +28,15 @@ pub mod zipkin;
 /// assert_eq!(Compression::default(), Compression::None);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Compression {
     /// Bodies are sent as they are.
     #[default]
     None,
     /// Bodies are gzip-compressed (`Content-Encoding: gzip`, or gRPC's `grpc-encoding: gzip`).
     Gzip,
+    /// Bodies are zstd-compressed: an extension the OpenTelemetry Collector accepts, not in
+    /// the OTLP specification (so `OTEL_EXPORTER_OTLP_COMPRESSION` does not offer it). Needs
+    /// the `zstd` feature; without it an exporter configured with it refuses to start.
+    Zstd,
 }

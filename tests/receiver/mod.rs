@@ -107,6 +107,7 @@ async fn record(State(inner): State<Arc<Mutex<Inner>>>, request: Request) -> Res
                 .unwrap();
             out
         }
+        Some(b"zstd") => zstd::decode_all(&raw[..]).unwrap(),
         _ => raw.to_vec(),
     };
     let answer = {

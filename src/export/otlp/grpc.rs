@@ -69,6 +69,9 @@ impl GrpcSender {
         } else {
             endpoint
         };
+        if config.compression == Compression::Zstd && !cfg!(feature = "zstd") {
+            return Err(ExportError(crate::export::http::ZSTD_MISSING.into()));
+        }
         let mut metadata = MetadataMap::new();
         for (name, value) in &config.headers {
             let key: AsciiMetadataKey = name.trim().to_ascii_lowercase().parse().map_err(|_| {
@@ -103,8 +106,11 @@ impl GrpcSender {
         let mut client = tonic::client::Grpc::new(self.channel())
             .max_decoding_message_size(MAX_RESPONSE_BODY)
             .max_encoding_message_size(MAX_REQUEST_BODY + 1024);
-        if self.compression == Compression::Gzip {
-            client = client.send_compressed(CompressionEncoding::Gzip);
+        match self.compression {
+            Compression::Gzip => client = client.send_compressed(CompressionEncoding::Gzip),
+            #[cfg(feature = "zstd")]
+            Compression::Zstd => client = client.send_compressed(CompressionEncoding::Zstd),
+            _ => {}
         }
         let call = async {
             client

@@ -373,6 +373,7 @@ impl Compression {
         match self {
             Compression::None => "none",
             Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
         }
     }
 }
