@@ -105,7 +105,9 @@ where
             return Err(format!("{error} (gave up after {attempts} attempts)"));
         }
         let wait = after.unwrap_or_else(|| jittered(backoff));
-        if started.elapsed() + wait > policy.max_elapsed {
+        // Checked: a server may name any delay, and a policy any bound.
+        let next_start = started.elapsed().checked_add(wait);
+        if next_start.is_none_or(|start| start > policy.max_elapsed) {
             return Err(format!(
                 "{error} (gave up: the next attempt, in {wait:?}, would pass the retry time \
                  limit of {:?})",
@@ -114,16 +116,20 @@ where
         }
         log::debug!("tracewire: export failed ({error}); retrying in {wait:?}");
         tokio::time::sleep(wait).await;
-        backoff = backoff
-            .mul_f64(policy.multiplier.max(1.0))
-            .min(policy.max_backoff);
+        backoff = scaled(backoff, policy.multiplier.max(1.0)).min(policy.max_backoff);
     }
 }
 
 /// `wait` ±20%.
 fn jittered(wait: Duration) -> Duration {
     let unit = (crate::id::SpanId::random().to_u64() >> 11) as f64 / (1u64 << 53) as f64;
-    wait.mul_f64(0.8 + 0.4 * unit)
+    scaled(wait, 0.8 + 0.4 * unit)
+}
+
+/// `wait × factor`, saturating instead of panicking as `Duration::mul_f64` does on overflow
+/// or a factor that is not finite.
+fn scaled(wait: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(wait.as_secs_f64() * factor).unwrap_or(Duration::MAX)
 }
 
 /// The delay of a `Retry-After` header (RFC 9110 §10.2.3): whole seconds, or an HTTP date.
@@ -220,6 +226,35 @@ mod tests {
             let wait = jittered(Duration::from_secs(1));
             assert!(wait >= Duration::from_millis(800) && wait <= Duration::from_millis(1200));
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn absurd_delays_and_policies_give_up_instead_of_panicking() {
+        let policy = RetryPolicy {
+            multiplier: f64::INFINITY,
+            max_backoff: Duration::MAX,
+            max_elapsed: Duration::MAX,
+            initial_backoff: Duration::from_secs(u64::MAX / 2),
+            ..RetryPolicy::default()
+        };
+        let result = with_retries(&policy, || async {
+            Attempt::Retryable {
+                after: parse_retry_after("18446744073709551615"),
+                error: "503".into(),
+            }
+        })
+        .await;
+        assert!(result.unwrap_err().contains("gave up"));
+        let result = with_retries(&policy, || async {
+            Attempt::Retryable {
+                after: None,
+                error: "503".into(),
+            }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(scaled(Duration::MAX, 2.0), Duration::MAX);
+        assert_eq!(scaled(Duration::from_secs(1), f64::NAN), Duration::MAX);
     }
 
     #[tokio::test(start_paused = true)]
