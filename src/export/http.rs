@@ -263,11 +263,9 @@ pub(crate) fn classify_status(
     if status.is_success() {
         return accepted(&response.body);
     }
-    let error = match std::str::from_utf8(&response.body) {
-        Ok(text) if !text.trim().is_empty() && text.len() <= 512 => {
-            format!("HTTP {status}: {}", text.trim())
-        }
-        _ => format!("HTTP {status}"),
+    let error = match error_message(&response.body) {
+        Some(message) => format!("HTTP {status}: {message}"),
+        None => format!("HTTP {status}"),
     };
     match status.as_u16() {
         429 | 502 | 503 | 504 => Attempt::Retryable {
@@ -275,5 +273,60 @@ pub(crate) fn classify_status(
             error,
         },
         _ => Attempt::Permanent(error),
+    }
+}
+
+/// What an error response says: OTLP/HTTP receivers answer with a protobuf `google.rpc.Status`
+/// (`message = 2`) or, for JSON, its JSON form or plain text ("Failures" in the OTLP/HTTP
+/// specification). At most 512 bytes of it, printable only.
+fn error_message(body: &[u8]) -> Option<String> {
+    use super::otlp::proto::{Field, for_each_field};
+
+    let text = match std::str::from_utf8(body) {
+        Ok(text) if !text.chars().any(|c| c.is_control() && !c.is_whitespace()) => {
+            text.trim().to_string()
+        }
+        _ => {
+            let mut message = None;
+            for_each_field(body, |field, value| {
+                if let (2, Field::Len(text)) = (field, value) {
+                    message = Some(String::from_utf8_lossy(text).into_owned());
+                }
+            });
+            message?
+        }
+    };
+    let mut text: String = text.chars().filter(|c| !c.is_control()).collect();
+    if text.len() > 512 {
+        let cut = (0..=512)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(cut);
+        text.push('…');
+    }
+    (!text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_read_as_text_or_google_rpc_status() {
+        assert_eq!(
+            error_message(b"  quota exceeded\n"),
+            Some("quota exceeded".into())
+        );
+        // google.rpc.Status { code: 3, message: "bad span" }
+        let status = [
+            0x08, 0x03, 0x12, 0x08, b'b', b'a', b'd', b' ', b's', b'p', b'a', b'n',
+        ];
+        assert_eq!(error_message(&status), Some("bad span".into()));
+        assert_eq!(error_message(b""), None);
+        assert_eq!(error_message(&[0xff, 0xff]), None);
+        let long = "é".repeat(1000);
+        let cut = error_message(long.as_bytes()).unwrap();
+        assert!(cut.len() <= 512 + '…'.len_utf8() && cut.ends_with('…'));
     }
 }

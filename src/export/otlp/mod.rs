@@ -44,7 +44,7 @@
 
 mod config;
 pub(crate) mod json;
-mod proto;
+pub(crate) mod proto;
 pub(crate) mod retry;
 
 #[cfg(feature = "otlp-grpc")]
