@@ -172,3 +172,45 @@ async fn zstd_over_grpc() {
     assert_eq!(metadata.get("grpc-encoding").unwrap(), "zstd");
     assert_request_holds(request, &memory.spans());
 }
+
+/// `google.rpc.Status` details holding a `google.rpc.RetryInfo` with a one-second delay.
+fn retry_info_one_second() -> Vec<u8> {
+    let duration = [0x08, 0x01]; // google.protobuf.Duration { seconds: 1 }
+    let mut retry_info = vec![0x0a, duration.len() as u8];
+    retry_info.extend_from_slice(&duration);
+    let url = b"type.googleapis.com/google.rpc.RetryInfo";
+    let mut any = vec![0x0a, url.len() as u8];
+    any.extend_from_slice(url);
+    any.extend_from_slice(&[0x12, retry_info.len() as u8]);
+    any.extend_from_slice(&retry_info);
+    let mut details = vec![0x08, 0x08, 0x1a, any.len() as u8];
+    details.extend_from_slice(&any);
+    details
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_exhausted_with_retry_info_waits_the_delay_and_is_retried() {
+    let (collector, endpoint) = start_collector().await;
+    collector
+        .0
+        .lock()
+        .unwrap()
+        .script
+        .extend([Err(Status::with_details(
+            Code::ResourceExhausted,
+            "slow down",
+            retry_info_one_second().into(),
+        ))]);
+    let (tracer, memory) = traced(OtlpConfig {
+        protocol: Protocol::Grpc,
+        endpoint,
+        ..OtlpConfig::default()
+    });
+    end_rich_spans(&tracer);
+    shutdown(&tracer).await;
+    let recorded = collector.0.lock().unwrap();
+    assert_eq!(recorded.requests.len(), 2);
+    assert!(recorded.requests[1].2 - recorded.requests[0].2 >= Duration::from_secs(1));
+    assert_request_holds(&recorded.requests[1].1, &memory.spans());
+    assert_eq!(tracer.stats().sink.export_failed, 0);
+}

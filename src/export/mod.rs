@@ -40,3 +40,20 @@ pub enum Compression {
     /// the `zstd` feature; without it an exporter configured with it refuses to start.
     Zstd,
 }
+
+impl Compression {
+    /// The name the `OTEL_EXPORTER_OTLP_COMPRESSION` variable uses (`zstd` is not one of
+    /// them: the variable offers only what the specification defines).
+    ///
+    /// ```
+    /// use tracewire::export::Compression;
+    /// assert_eq!(Compression::Gzip.as_str(), "gzip");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}

@@ -58,7 +58,6 @@ pub use proto::encode_protobuf;
 pub use retry::RetryPolicy;
 
 use self::retry::{Attempt, with_retries};
-use super::Compression;
 use super::http::{HttpSender, MAX_REQUEST_BODY, classify_status};
 use crate::sink::{BoxFuture, ExportError, Exporter};
 use crate::span::SpanData;
@@ -359,21 +358,5 @@ impl Exporter for OtlpExporter {
 
     fn take_rejected(&self) -> u64 {
         self.rejected.swap(0, Ordering::Relaxed)
-    }
-}
-
-impl Compression {
-    /// The name the `OTEL_EXPORTER_OTLP_COMPRESSION` variable uses.
-    ///
-    /// ```
-    /// use tracewire::export::Compression;
-    /// assert_eq!(Compression::Gzip.as_str(), "gzip");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        }
     }
 }
