@@ -34,7 +34,7 @@ use std::time::Duration;
 use super::Compression;
 use super::http::{HttpSender, MAX_REQUEST_BODY, classify_status};
 use super::otlp::RetryPolicy;
-use super::otlp::json::{Buf, string};
+use super::otlp::json::{Buf, decimal, string};
 use super::otlp::retry::{Attempt, with_retries};
 use crate::config::{ConfigWarning, Configured, process_env, read_number};
 use crate::sink::{BoxFuture, ExportError, Exporter};
@@ -286,16 +286,18 @@ fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
         out.push(b'"');
     }
     if let Some(kind) = kind_name(span.kind) {
-        let _ = write!(Buf(out), r#","kind":"{kind}""#);
+        out.extend_from_slice(br#","kind":""#);
+        out.extend_from_slice(kind.as_bytes());
+        out.push(b'"');
     }
     out.extend_from_slice(br#","name":"#);
     string(out, &span.name);
     let duration = (span.duration_nanos() / 1000).max(1);
-    let _ = write!(
-        Buf(out),
-        r#","timestamp":{},"duration":{duration},"localEndpoint":{{"serviceName":"#,
-        span.start_unix_nanos / 1000
-    );
+    out.extend_from_slice(br#","timestamp":"#);
+    decimal(out, span.start_unix_nanos / 1000);
+    out.extend_from_slice(br#","duration":"#);
+    decimal(out, duration);
+    out.extend_from_slice(br#","localEndpoint":{"serviceName":"#);
     string(out, &span.resource.service_name());
     out.push(b'}');
     if matches!(span.kind, SpanKind::Client | SpanKind::Producer) {
@@ -307,11 +309,9 @@ fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
             if i > 0 {
                 out.push(b',');
             }
-            let _ = write!(
-                Buf(out),
-                r#"{{"timestamp":{},"value":"#,
-                event.time_unix_nanos / 1000
-            );
+            out.extend_from_slice(br#"{"timestamp":"#);
+            decimal(out, event.time_unix_nanos / 1000);
+            out.extend_from_slice(br#","value":"#);
             // `"name":{"key":value,…}`, as the specification's Events section shows.
             let mut value = Vec::new();
             string(&mut value, &event.name);
@@ -433,6 +433,13 @@ fn tag_value(text: &mut String, value: &Value) {
     }
 }
 
+fn signed(out: &mut Vec<u8>, i: i64) {
+    if i < 0 {
+        out.push(b'-');
+    }
+    decimal(out, i.unsigned_abs());
+}
+
 /// A value as JSON: strings quoted, numbers and booleans bare, arrays as lists. Non-finite
 /// floats, which JSON cannot hold, become strings.
 fn json_value(out: &mut Vec<u8>, value: &Value) {
@@ -458,17 +465,13 @@ fn json_value(out: &mut Vec<u8>, value: &Value) {
         Value::Bool(b) => {
             let _ = write!(Buf(out), "{b}");
         }
-        Value::I64(i) => {
-            let _ = write!(Buf(out), "{i}");
-        }
+        Value::I64(i) => signed(out, *i),
         Value::F64(x) => float(out, *x),
         Value::StringArray(items) => list(out, items, |out, s| string(out, s)),
         Value::BoolArray(items) => list(out, items, |out, b| {
             let _ = write!(Buf(out), "{b}");
         }),
-        Value::I64Array(items) => list(out, items, |out, i| {
-            let _ = write!(Buf(out), "{i}");
-        }),
+        Value::I64Array(items) => list(out, items, |out, i| signed(out, *i)),
         Value::F64Array(items) => list(out, items, |out, x| float(out, *x)),
     }
 }

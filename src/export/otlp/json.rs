@@ -62,15 +62,17 @@ fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
         out.extend_from_slice(&hex);
         out.push(b'"');
     }
-    let _ = write!(Buf(out), r#","flags":{},"name":"#, span_flags(span));
+    out.extend_from_slice(br#","flags":"#);
+    decimal(out, span_flags(span).into());
+    out.extend_from_slice(br#","name":"#);
     string(out, &span.name);
-    let _ = write!(
-        Buf(out),
-        r#","kind":{},"startTimeUnixNano":"{}","endTimeUnixNano":"{}","attributes":"#,
-        kind_number(span.kind),
-        span.start_unix_nanos,
-        span.end_unix_nanos
-    );
+    out.extend_from_slice(br#","kind":"#);
+    decimal(out, kind_number(span.kind));
+    out.extend_from_slice(br#","startTimeUnixNano":""#);
+    decimal(out, span.start_unix_nanos);
+    out.extend_from_slice(br#"","endTimeUnixNano":""#);
+    decimal(out, span.end_unix_nanos);
+    out.extend_from_slice(br#"","attributes":"#);
     attributes(out, &span.attributes);
     count(out, "droppedAttributesCount", span.dropped_attributes);
     if !span.events.is_empty() {
@@ -102,7 +104,9 @@ fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
             string(out, message);
             out.push(b',');
         }
-        let _ = write!(Buf(out), r#""code":{}}}"#, status_code(&span.status));
+        out.extend_from_slice(br#""code":"#);
+        decimal(out, status_code(&span.status));
+        out.push(b'}');
     }
     out.push(b'}');
 }
@@ -125,11 +129,9 @@ fn ids(cx: &SpanContext, out: &mut Vec<u8>) {
 }
 
 fn encode_event(event: &Event, out: &mut Vec<u8>) {
-    let _ = write!(
-        Buf(out),
-        r#"{{"timeUnixNano":"{}","name":"#,
-        event.time_unix_nanos
-    );
+    out.extend_from_slice(br#"{"timeUnixNano":""#);
+    decimal(out, event.time_unix_nanos);
+    out.extend_from_slice(br#"","name":"#);
     string(out, &event.name);
     out.extend_from_slice(br#","attributes":"#);
     attributes(out, &event.attributes);
@@ -142,12 +144,17 @@ fn encode_link(link: &Link, out: &mut Vec<u8>) {
     out.extend_from_slice(br#","attributes":"#);
     attributes(out, &link.attributes);
     count(out, "droppedAttributesCount", link.dropped_attributes);
-    let _ = write!(Buf(out), r#","flags":{}}}"#, link_flags(&link.span_context));
+    out.extend_from_slice(br#","flags":"#);
+    decimal(out, link_flags(&link.span_context).into());
+    out.push(b'}');
 }
 
 fn count(out: &mut Vec<u8>, name: &str, value: u32) {
     if value != 0 {
-        let _ = write!(Buf(out), r#","{name}":{value}"#);
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        decimal(out, value.into());
     }
 }
 
@@ -191,26 +198,52 @@ fn value(out: &mut Vec<u8>, value: &Value) {
             string(out, s);
             out.push(b'}');
         }
-        Value::Bool(b) => {
-            let _ = write!(Buf(out), r#"{{"boolValue":{b}}}"#);
-        }
-        Value::I64(i) => {
-            let _ = write!(Buf(out), r#"{{"intValue":"{i}"}}"#);
-        }
+        Value::Bool(b) => boolean(out, *b),
+        Value::I64(i) => integer(out, *i),
         Value::F64(x) => double(out, *x),
         Value::StringArray(items) => array(out, items, |out, s| {
             out.extend_from_slice(br#"{"stringValue":"#);
             string(out, s);
             out.push(b'}');
         }),
-        Value::BoolArray(items) => array(out, items, |out, b| {
-            let _ = write!(Buf(out), r#"{{"boolValue":{b}}}"#);
-        }),
-        Value::I64Array(items) => array(out, items, |out, i| {
-            let _ = write!(Buf(out), r#"{{"intValue":"{i}"}}"#);
-        }),
+        Value::BoolArray(items) => array(out, items, |out, b| boolean(out, *b)),
+        Value::I64Array(items) => array(out, items, |out, i| integer(out, *i)),
         Value::F64Array(items) => array(out, items, |out, x| double(out, *x)),
     }
+}
+
+fn boolean(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b {
+        br#"{"boolValue":true}"#
+    } else {
+        br#"{"boolValue":false}"#
+    });
+}
+
+/// `{"intValue":"-42"}`: proto3 JSON writes 64-bit integers as strings.
+fn integer(out: &mut Vec<u8>, i: i64) {
+    out.extend_from_slice(br#"{"intValue":""#);
+    if i < 0 {
+        out.push(b'-');
+    }
+    decimal(out, i.unsigned_abs());
+    out.extend_from_slice(b"\"}");
+}
+
+/// A number in decimal, without the formatting machinery (it is most of the cost of a span's
+/// JSON otherwise).
+pub(crate) fn decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 fn double(out: &mut Vec<u8>, x: f64) {
@@ -275,6 +308,21 @@ mod tests {
         string(&mut out, text);
         let parsed: String = serde_json::from_slice(&out).unwrap();
         assert_eq!(parsed, text);
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for i in [0, 7, -7, 10, 1_000_000, i64::MIN, i64::MAX] {
+            let mut out = Vec::new();
+            integer(&mut out, i);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!(r#"{{"intValue":"{i}"}}"#)
+            );
+        }
+        let mut out = Vec::new();
+        decimal(&mut out, u64::MAX);
+        assert_eq!(out, u64::MAX.to_string().as_bytes());
     }
 
     #[test]
