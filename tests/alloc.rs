@@ -137,3 +137,100 @@ fn an_unsampled_request_allocates_nothing() {
     assert!(sampled > 0);
     assert_eq!(sink.spans().len(), 3);
 }
+
+/// The whole path through the layers: a server layer whose handler calls a downstream
+/// service through the client layer, unsampled, against the same stack without tracing.
+/// Injecting `traceparent` writes into a per-thread buffer that is replaced every few dozen
+/// requests (two allocations: the buffer and its shared header), so tracing may add that,
+/// and nothing per request.
+#[test]
+fn unsampled_requests_through_the_layers_allocate_nothing_per_request() {
+    use http::{Request, Response};
+    use http_body_util::BodyExt;
+    use tower::{Layer, Service, ServiceExt, service_fn};
+    use tracewire::http::{ClientLayer, ServerLayer};
+
+    const REQUESTS: usize = 300;
+    let tracer = Tracer::builder()
+        .service_name("alloc-test")
+        .sampler(Sampler::parent_based(Sampler::always_off()))
+        .build();
+
+    let downstream = service_fn(|request: Request<String>| async move {
+        // The trace travels on, not sampled, whatever the layers did.
+        let flags = match request.headers().get("traceparent") {
+            Some(value) if value.as_bytes().ends_with(b"-00") => "not sampled",
+            Some(_) => "sampled",
+            None => "no traceparent",
+        };
+        Ok::<_, std::convert::Infallible>(Response::new(flags.to_string()))
+    });
+    let handler = |client: Option<ClientLayer>| {
+        service_fn(move |_request: Request<String>| {
+            let client = client.clone();
+            async move {
+                let call = Request::get("http://downstream/items")
+                    .header("accept", "text/plain")
+                    .body(String::new())
+                    .unwrap();
+                let answer = match client {
+                    Some(layer) => {
+                        let response = layer.layer(downstream).oneshot(call).await.unwrap();
+                        response.into_body().collect().await.unwrap().to_bytes()
+                    }
+                    None => {
+                        let response = downstream.oneshot(call).await.unwrap();
+                        response.into_body().collect().await.unwrap().to_bytes()
+                    }
+                };
+                Ok::<_, std::convert::Infallible>(Response::new(
+                    String::from_utf8_lossy(&answer).into_owned(),
+                ))
+            }
+        })
+    };
+    let incoming = || {
+        Request::get("http://edge/checkout")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            )
+            .body(String::new())
+            .unwrap()
+    };
+
+    let mut plain = handler(None);
+    let mut traced =
+        ServerLayer::new(tracer.clone()).layer(handler(Some(ClientLayer::new(tracer.clone()))));
+    let mut answers = Vec::with_capacity(2);
+    let mut serve_plain = || {
+        let response = run(plain.call(incoming())).unwrap();
+        run(response.into_body().collect()).unwrap().to_bytes()
+    };
+    let mut serve_traced = || {
+        let response = run(traced.call(incoming())).unwrap();
+        run(response.into_body().collect()).unwrap().to_bytes()
+    };
+    // Warm up thread-locals and interned names on both paths.
+    answers.push(serve_plain());
+    answers.push(serve_traced());
+    assert_eq!(answers, ["no traceparent", "not sampled"]);
+
+    let untraced = allocations_during(|| {
+        for _ in 0..REQUESTS {
+            serve_plain();
+        }
+    });
+    let with_tracing = allocations_during(|| {
+        for _ in 0..REQUESTS {
+            serve_traced();
+        }
+    });
+    let extra = with_tracing.saturating_sub(untraced);
+    assert!(
+        extra <= REQUESTS / 25,
+        "tracing added {extra} allocations to {REQUESTS} unsampled requests \
+         ({with_tracing} against {untraced})"
+    );
+    assert_eq!(tracer.stats().spans_started, 0);
+}

@@ -50,6 +50,7 @@ mod b3;
 mod baggage;
 mod composite;
 mod env;
+mod header_value;
 mod jaeger;
 mod trace_context;
 mod xray;

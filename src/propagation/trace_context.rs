@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName};
 
+use super::header_value::header_value;
 use super::{PropagationContext, Propagator, all_lines, set_or_remove, single_value, trim_ows};
 use crate::context::{SpanContext, TraceFlags, TraceState};
 use crate::id::{SpanId, TraceId, hex};
@@ -217,16 +218,12 @@ impl Propagator for TraceContextPropagator {
             return;
         };
         let traceparent = Self::format_traceparent(span);
-        set_or_remove(
-            headers,
-            TRACEPARENT,
-            HeaderValue::from_bytes(&traceparent).ok(),
-        );
+        set_or_remove(headers, TRACEPARENT, header_value(&traceparent));
         // §3.3.1: vendors SHOULD avoid sending an empty tracestate.
         let state = (!span.state().is_empty())
             .then(|| span.state().truncated(TRACESTATE_MAX_LEN))
             .filter(|s| !s.is_empty())
-            .and_then(|s| HeaderValue::from_str(&s).ok());
+            .and_then(|s| header_value(s.as_bytes()));
         set_or_remove(headers, TRACESTATE, state);
     }
 
@@ -238,6 +235,7 @@ impl Propagator for TraceContextPropagator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const SPAN: &str = "00f067aa0ba902b7";
