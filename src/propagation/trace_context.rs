@@ -54,6 +54,18 @@ const TRACESTATE_MAX_LEN: usize = 512;
 pub struct TraceContextPropagator;
 
 /// Why a `traceparent` value is invalid; each case means "start a new trace".
+///
+/// # Example
+///
+/// ```
+/// use tracewire::propagation::{InvalidTraceparent, TraceContextPropagator};
+///
+/// let uppercase = b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01";
+/// assert!(matches!(
+///     TraceContextPropagator::parse_traceparent(uppercase),
+///     Err(InvalidTraceparent::TraceId)
+/// ));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvalidTraceparent {
     /// The request carried more than one `traceparent` header line.
