@@ -128,11 +128,11 @@ impl RpcSemconv {
         *FROM_ENV
     }
 
-    fn old(self) -> bool {
+    fn emits_old(self) -> bool {
         matches!(self, RpcSemconv::Old | RpcSemconv::Dup)
     }
 
-    fn new(self) -> bool {
+    fn emits_new(self) -> bool {
         matches!(self, RpcSemconv::New | RpcSemconv::Dup)
     }
 }
@@ -199,22 +199,22 @@ pub(crate) fn start_attributes(
     semconv: RpcSemconv,
 ) -> (Cow<'static, str>, Vec<KeyValue>) {
     let mut attributes = Vec::with_capacity(4);
-    if semconv.old() {
+    if semconv.emits_old() {
         attributes.push(KeyValue::new(RPC_SYSTEM, "grpc"));
     }
-    if semconv.new() {
+    if semconv.emits_new() {
         attributes.push(KeyValue::new(RPC_SYSTEM_NAME, "grpc"));
     }
     let Some(method) = GrpcMethod::from_path(path) else {
         // Not a method path: named after the system, like an HTTP span without a route.
         return (Cow::Borrowed("grpc"), attributes);
     };
-    if semconv.old() {
+    if semconv.emits_old() {
         attributes.push(KeyValue::new(RPC_SERVICE, method.service()));
     }
     attributes.push(KeyValue::new(
         RPC_METHOD,
-        if semconv.new() {
+        if semconv.emits_new() {
             method.full.clone()
         } else {
             method.method()
@@ -396,10 +396,10 @@ pub(crate) fn record_status(
     if !span.is_recording() {
         return;
     }
-    if semconv.old() {
+    if semconv.emits_old() {
         span.set_attribute(RPC_GRPC_STATUS_CODE, i64::from(code.0));
     }
-    if semconv.new() {
+    if semconv.emits_new() {
         span.set_attribute(RPC_RESPONSE_STATUS_CODE, code.name());
     }
     if code.is_error(side) {
