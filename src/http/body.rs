@@ -109,8 +109,9 @@ where
         drop(entered);
         match &frame {
             Poll::Ready(None) => {
-                if let (Some(span), Some(grpc)) = (this.span.take(), this.grpc.take()) {
-                    grpc.no_status(&span);
+                let span = this.span.take();
+                if let (Some(span), Some(grpc)) = (&span, this.grpc.take()) {
+                    grpc.no_status(span);
                 }
             }
             Poll::Ready(Some(Err(error))) => {

@@ -412,7 +412,7 @@ pub(crate) fn record_status(
 
 /// Records the head of a gRPC response: listed metadata, and the status when the response is
 /// trailers-only (or not a gRPC response at all). Returns whether the status is still to come,
-/// in the trailers.
+/// in the trailers (never for a span that does not record: there is nothing to record).
 pub(crate) fn record_response_head(
     span: &Span,
     side: Side,
@@ -421,7 +421,10 @@ pub(crate) fn record_response_head(
     headers: &HeaderMap,
     recorded_headers: &[http::HeaderName],
 ) -> bool {
-    if span.is_recording() && !recorded_headers.is_empty() {
+    if !span.is_recording() {
+        return false;
+    }
+    if !recorded_headers.is_empty() {
         let mut attributes = Vec::new();
         record_metadata(&mut attributes, semconv, false, headers, recorded_headers);
         span.set_attributes(attributes);
