@@ -193,33 +193,32 @@ impl GrpcMethod {
 }
 
 /// The span name of a call, and the attributes known when it starts (so samplers see them):
-/// the system and the method, in the names `semconv` selects.
+/// the system and the method, in the names `semconv` selects. In an array, not a `Vec`, so
+/// that a call the sampler drops allocates nothing for them.
 pub(crate) fn start_attributes(
     path: &str,
     semconv: RpcSemconv,
-) -> (Cow<'static, str>, Vec<KeyValue>) {
-    let mut attributes = Vec::with_capacity(4);
-    if semconv.emits_old() {
-        attributes.push(KeyValue::new(RPC_SYSTEM, "grpc"));
-    }
-    if semconv.emits_new() {
-        attributes.push(KeyValue::new(RPC_SYSTEM_NAME, "grpc"));
-    }
+) -> (Cow<'static, str>, [Option<KeyValue>; 4]) {
+    let old = semconv.emits_old();
+    let new = semconv.emits_new();
+    let mut attributes = [
+        old.then(|| KeyValue::new(RPC_SYSTEM, "grpc")),
+        new.then(|| KeyValue::new(RPC_SYSTEM_NAME, "grpc")),
+        None,
+        None,
+    ];
     let Some(method) = GrpcMethod::from_path(path) else {
         // Not a method path: named after the system, like an HTTP span without a route.
         return (Cow::Borrowed("grpc"), attributes);
     };
-    if semconv.emits_old() {
-        attributes.push(KeyValue::new(RPC_SERVICE, method.service()));
-    }
-    attributes.push(KeyValue::new(
-        RPC_METHOD,
-        if semconv.emits_new() {
-            method.full.clone()
-        } else {
-            method.method()
-        },
-    ));
+    attributes[2] = old.then(|| KeyValue::new(RPC_SERVICE, method.service()));
+    // The one name both conventions use; with both, the new (fully qualified) value.
+    let value = if new {
+        method.full.clone()
+    } else {
+        method.method()
+    };
+    attributes[3] = Some(KeyValue::new(RPC_METHOD, value));
     (method.full, attributes)
 }
 
@@ -533,9 +532,10 @@ mod tests {
 
     #[test]
     fn names_per_convention() {
-        let get = |attributes: &[KeyValue], key: &str| {
+        let get = |attributes: &[Option<KeyValue>], key: &str| {
             attributes
                 .iter()
+                .flatten()
                 .find(|kv| kv.key.as_ref() == key)
                 .map(|kv| kv.value.clone())
         };
@@ -560,13 +560,14 @@ mod tests {
         assert_eq!(get(&dup, "rpc.method"), Some(Value::from("shop.Cart/Add")));
         assert_eq!(
             dup.iter()
+                .flatten()
                 .filter(|kv| kv.key.as_ref() == "rpc.method")
                 .count(),
             1
         );
 
         let (name, bad) = start_attributes("/nope", RpcSemconv::Old);
-        assert_eq!((name.as_ref(), bad.len()), ("grpc", 1));
+        assert_eq!((name.as_ref(), bad.iter().flatten().count()), ("grpc", 1));
     }
 
     #[test]

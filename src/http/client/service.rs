@@ -108,7 +108,7 @@ fn start_grpc_client_span(
     let mut builder = tracer
         .span(name)
         .kind(SpanKind::Client)
-        .attributes(attributes);
+        .attributes(attributes.into_iter().flatten());
     if let Some(parent) = request.extensions.get::<SpanContext>() {
         builder = builder.parent(Some(parent));
     }

@@ -68,7 +68,7 @@ where
             self.tracer
                 .span(name)
                 .kind(SpanKind::Server)
-                .attributes(attributes)
+                .attributes(attributes.into_iter().flatten())
         } else {
             let (name, route) = span_name_and_route(method, matched_route(&request));
             let builder = self
