@@ -1,11 +1,11 @@
 //! A tonic server traced by the server layer, called through a `Channel` traced by the client
 //! layer: a unary call, a failing call and a server-streaming call. Finished spans are printed
 //! to stdout. The service is the one the tests use (`tests/proto/echo.proto`, compiled by
-//! `build.rs` with the `tonic` feature).
+//! `build.rs` with the `grpc-test-protos` feature).
 //!
 //! ```text
-//! cargo run --example grpc --features tonic
-//! OTEL_SEMCONV_STABILITY_OPT_IN=rpc cargo run --example grpc --features tonic   # the new names
+//! cargo run --example grpc --features grpc-test-protos
+//! OTEL_SEMCONV_STABILITY_OPT_IN=rpc cargo run --example grpc --features grpc-test-protos   # the new names
 //! ```
 
 use std::pin::Pin;
