@@ -234,3 +234,72 @@ fn unsampled_requests_through_the_layers_allocate_nothing_per_request() {
     );
     assert_eq!(tracer.stats().spans_started, 0);
 }
+
+/// A body of two ready frames (a message, then trailers), made before counting.
+struct GrpcBody(Option<http_body::Frame<bytes::Bytes>>, Option<HeaderMap>);
+
+impl http_body::Body for GrpcBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        let frame = match self.0.take() {
+            Some(data) => Some(data),
+            None => self.1.take().map(http_body::Frame::trailers),
+        };
+        Poll::Ready(frame.map(Ok))
+    }
+}
+
+#[test]
+fn an_unsampled_grpc_call_through_the_server_layer_allocates_nothing() {
+    use tower::{Layer, Service};
+    use tracewire::http::{RpcSemconv, ServerLayer};
+
+    let sink = MemorySink::new();
+    let tracer = Tracer::builder()
+        .sampler(Sampler::parent_based(Sampler::always_on()))
+        .sink(sink.clone())
+        .build();
+    // Requests and responses are made before counting: only the layer's work is counted.
+    let request = || {
+        http::Request::post("/shop.Cart/Add")
+            .header("content-type", "application/grpc")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            )
+            .body(())
+            .unwrap()
+    };
+    let response = || {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", "14".parse().unwrap());
+        trailers.insert("grpc-message", "down%20for%20now".parse().unwrap());
+        let message = http_body::Frame::data(bytes::Bytes::from_static(b"\0"));
+        http::Response::new(GrpcBody(Some(message), Some(trailers)))
+    };
+    let mut requests = vec![request(), request()];
+    let mut responses = vec![response(), response()];
+    let inner = tower::service_fn(move |_: http::Request<()>| {
+        std::future::ready(Ok::<_, std::convert::Infallible>(responses.pop().unwrap()))
+    });
+    let mut service = ServerLayer::new(tracer.clone())
+        .rpc_semconv(RpcSemconv::Dup)
+        .layer(inner);
+    let mut one_call = || {
+        let response = run(service.call(requests.pop().unwrap())).unwrap();
+        let mut body = pin!(response.into_body());
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        while let Poll::Ready(Some(_)) = http_body::Body::poll_frame(body.as_mut(), &mut cx) {}
+    };
+    // The first call interns `shop.Cart/Add` and warms up thread-locals.
+    one_call();
+    let allocations = allocations_during(one_call);
+    assert_eq!(allocations, 0, "an unsampled gRPC call allocated");
+    assert!(sink.spans().is_empty());
+    assert_eq!(tracer.stats().sampled_out, 2);
+}

@@ -9,6 +9,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::http::classify::record_error;
+use crate::http::grpc::AwaitingTrailers;
 use crate::tracer::enter_slot;
 use crate::{Context, Span};
 
@@ -26,6 +27,8 @@ pin_project! {
         span: Option<Span>,
         context: Option<Context>,
         early_drop: EarlyDrop,
+        // A gRPC call whose status is still to come, in the trailers.
+        grpc: Option<AwaitingTrailers>,
     }
 
     impl<B> PinnedDrop for ResponseBody<B>
@@ -39,6 +42,9 @@ pin_project! {
                 if *this.early_drop == EarlyDrop::ClientWentAway && !this.inner.is_end_stream() {
                     span.set_attribute("tracewire.client.disconnected", true);
                     span.add_event("client disconnected before the response was complete", Vec::new());
+                }
+                if let Some(grpc) = this.grpc.take() {
+                    grpc.dropped(&span);
                 }
             }
         }
@@ -62,6 +68,24 @@ impl<B: Body> ResponseBody<B> {
             span: Some(span),
             context,
             early_drop,
+            grpc: None,
+        }
+    }
+
+    /// The body of a gRPC response whose status is in its trailers.
+    pub(crate) fn grpc(
+        inner: B,
+        span: Span,
+        early_drop: EarlyDrop,
+        grpc: AwaitingTrailers,
+    ) -> Self {
+        let context = Some(Context::from_span(&span));
+        Self {
+            inner,
+            span: Some(span),
+            context,
+            early_drop,
+            grpc: Some(grpc),
         }
     }
 }
@@ -85,18 +109,37 @@ where
         drop(entered);
         match &frame {
             Poll::Ready(None) => {
-                this.span.take();
+                let span = this.span.take();
+                if let (Some(span), Some(grpc)) = (&span, this.grpc.take()) {
+                    grpc.no_status(span);
+                }
             }
             Poll::Ready(Some(Err(error))) => {
                 if let Some(span) = this.span.take() {
+                    this.grpc.take();
                     record_error(&span, error);
                 }
             }
-            Poll::Ready(Some(Ok(_))) if inner.is_end_stream() => {
-                // The last frame: hyper may not poll again, so end here.
-                this.span.take();
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(grpc) = *this.grpc {
+                    // gRPC: the status is in the trailers, the last frame.
+                    if let Some(trailers) = frame.trailers_ref() {
+                        this.grpc.take();
+                        if let Some(span) = this.span.take() {
+                            grpc.trailers(&span, trailers);
+                        }
+                    } else if inner.is_end_stream() {
+                        this.grpc.take();
+                        if let Some(span) = this.span.take() {
+                            grpc.no_status(&span);
+                        }
+                    }
+                } else if inner.is_end_stream() {
+                    // The last frame: hyper may not poll again, so end here.
+                    this.span.take();
+                }
             }
-            _ => {}
+            Poll::Pending => {}
         }
         frame
     }

@@ -12,7 +12,8 @@ use pin_project_lite::pin_project;
 use super::layer::ClientConfig;
 use crate::Span;
 use crate::http::body::{EarlyDrop, ResponseBody};
-use crate::http::classify::{mark_cancelled, record_client_response, record_error};
+use crate::http::classify::{Side, mark_cancelled, record_client_response, record_error};
+use crate::http::grpc::{self, AwaitingTrailers};
 
 pin_project! {
     /// The future of a traced outgoing request. Dropped before the response arrives, it ends
@@ -22,6 +23,7 @@ pin_project! {
         inner: F,
         span: Option<Span>,
         config: Arc<ClientConfig>,
+        grpc: bool,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
@@ -34,11 +36,12 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, span: Span, config: Arc<ClientConfig>) -> Self {
+    pub(crate) fn new(inner: F, span: Span, config: Arc<ClientConfig>, grpc: bool) -> Self {
         Self {
             inner,
             span: Some(span),
             config,
+            grpc,
         }
     }
 }
@@ -56,6 +59,26 @@ where
         let result = ready!(this.inner.poll(cx));
         let span = this.span.take().unwrap_or_else(Span::none);
         match result {
+            Ok(response) if *this.grpc => {
+                let semconv = this.config.rpc_semconv;
+                let awaiting = grpc::record_response_head(
+                    &span,
+                    Side::Client,
+                    semconv,
+                    response.status(),
+                    response.headers(),
+                    &this.config.response_headers,
+                );
+                let early_drop = EarlyDrop::Nothing;
+                Poll::Ready(Ok(response.map(|body| match awaiting {
+                    true => {
+                        let side = Side::Client;
+                        let trailers = AwaitingTrailers { side, semconv };
+                        ResponseBody::grpc(body, span, early_drop, trailers)
+                    }
+                    false => ResponseBody::new(body, span, early_drop),
+                })))
+            }
             Ok(response) => {
                 record_client_response(
                     &span,

@@ -11,7 +11,8 @@ use pin_project_lite::pin_project;
 
 use super::layer::ServerConfig;
 use crate::http::body::{EarlyDrop, ResponseBody};
-use crate::http::classify::{record_error, record_server_response};
+use crate::http::classify::{Side, record_error, record_server_response};
+use crate::http::grpc::{self, AwaitingTrailers};
 use crate::propagation::TraceContextPropagator;
 use crate::{Instrumented, Span};
 
@@ -23,15 +24,22 @@ pin_project! {
         inner: Instrumented<F>,
         span: Option<Span>,
         config: Arc<ServerConfig>,
+        grpc: bool,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: Instrumented<F>, span: Span, config: Arc<ServerConfig>) -> Self {
+    pub(crate) fn new(
+        inner: Instrumented<F>,
+        span: Span,
+        config: Arc<ServerConfig>,
+        grpc: bool,
+    ) -> Self {
         Self {
             inner,
             span: Some(span),
             config,
+            grpc,
         }
     }
 }
@@ -49,6 +57,27 @@ where
         let result = ready!(this.inner.poll(cx));
         let span = this.span.take().unwrap_or_else(Span::none);
         match result {
+            Ok(mut response) if *this.grpc => {
+                let semconv = this.config.rpc_semconv;
+                let awaiting = grpc::record_response_head(
+                    &span,
+                    Side::Server,
+                    semconv,
+                    response.status(),
+                    response.headers(),
+                    &this.config.response_headers,
+                );
+                add_trace_headers(&mut response, &span, this.config);
+                let early_drop = EarlyDrop::ClientWentAway;
+                Poll::Ready(Ok(response.map(|body| match awaiting {
+                    true => {
+                        let side = Side::Server;
+                        let trailers = AwaitingTrailers { side, semconv };
+                        ResponseBody::grpc(body, span, early_drop, trailers)
+                    }
+                    false => ResponseBody::new(body, span, early_drop),
+                })))
+            }
             Ok(mut response) => {
                 record_server_response(
                     &span,
