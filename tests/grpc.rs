@@ -23,13 +23,12 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::transport::{Channel, Endpoint, Server};
 use tonic::{Request, Response, Status};
 use tower::{Service, ServiceBuilder, ServiceExt};
+use tracewire::SpanRef;
 use tracewire::http::client::ClientService;
 use tracewire::http::{ClientLayer, RpcSemconv, ServerLayer};
 use tracewire::integrations::tonic::RequestExt;
-use tracewire::sampling::Sampler;
 use tracewire::sink::MemorySink;
 use tracewire::span::{SpanData, SpanKind, Status as SpanStatus, Value};
-use tracewire::{SpanRef, Tracer};
 
 mod pb {
     tonic::include_proto!("tracewire.test");
@@ -45,14 +44,6 @@ const SERVER_STREAM: &str = "tracewire.test.Echo/ServerStream";
 type TracedHttp = ClientService<Client<HttpConnector, Empty<Bytes>>>;
 type TracedChannel = ClientService<Channel>;
 type ReplyStream = Pin<Box<dyn Stream<Item = Result<EchoReply, Status>> + Send>>;
-
-fn tracer(service: &'static str, sink: &MemorySink) -> Tracer {
-    Tracer::builder()
-        .service_name(service)
-        .sampler(Sampler::parent_based(Sampler::always_on()))
-        .sink(sink.clone())
-        .build()
-}
 
 /// The test service. Its unary method calls `call_url` first (through `http`) when asked to.
 #[derive(Clone, Default)]
@@ -173,9 +164,9 @@ async fn client(addr: SocketAddr, layer: ClientLayer) -> EchoClient<TracedChanne
 /// A server and a client recording into one sink, with the conventions `semconv`.
 async fn setup(semconv: RpcSemconv) -> (MemorySink, SocketAddr, EchoClient<TracedChannel>) {
     let sink = MemorySink::new();
-    let server = ServerLayer::new(tracer("echo", &sink)).rpc_semconv(semconv);
+    let server = ServerLayer::new(common::service_tracer("echo", &sink)).rpc_semconv(semconv);
     let addr = serve_grpc(server, EchoService::default()).await;
-    let caller = ClientLayer::new(tracer("caller", &sink)).rpc_semconv(semconv);
+    let caller = ClientLayer::new(common::service_tracer("caller", &sink)).rpc_semconv(semconv);
     (sink.clone(), addr, client(addr, caller).await)
 }
 
@@ -292,13 +283,16 @@ type SeenHeads = Arc<Mutex<Vec<bool>>>;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trailers_only_errors() {
     let sink = MemorySink::new();
-    let server = ServerLayer::new(tracer("echo", &sink)).rpc_semconv(RpcSemconv::New);
+    let server =
+        ServerLayer::new(common::service_tracer("echo", &sink)).rpc_semconv(RpcSemconv::New);
     let addr = serve_grpc(server, EchoService::default()).await;
     let channel = Endpoint::from(origin(addr)).connect().await.unwrap();
     let heads = SeenHeads::default();
     let seen = heads.clone();
     let traced = ServiceBuilder::new()
-        .layer(ClientLayer::new(tracer("caller", &sink)).rpc_semconv(RpcSemconv::New))
+        .layer(
+            ClientLayer::new(common::service_tracer("caller", &sink)).rpc_semconv(RpcSemconv::New),
+        )
         .map_response(move |response: http::Response<tonic::body::Body>| {
             let trailers_only = response.headers().contains_key("grpc-status");
             seen.lock().unwrap().push(trailers_only);
@@ -516,11 +510,11 @@ async fn the_new_conventions_and_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_is_recorded_only_when_listed() {
     let sink = MemorySink::new();
-    let server = ServerLayer::new(tracer("echo", &sink))
+    let server = ServerLayer::new(common::service_tracer("echo", &sink))
         .rpc_semconv(RpcSemconv::Old)
         .record_request_header("x-tenant");
     let addr = serve_grpc(server, EchoService::default()).await;
-    let caller = ClientLayer::new(tracer("caller", &sink))
+    let caller = ClientLayer::new(common::service_tracer("caller", &sink))
         .rpc_semconv(RpcSemconv::New)
         .record_request_header("x-tenant");
     let mut client = client(addr, caller).await;
@@ -565,11 +559,11 @@ async fn one_trace_across_http_grpc_http() {
                     .map_or(String::new(), |v| v.to_str().unwrap().to_string())
             }),
         )
-        .layer(ServerLayer::new(tracer("inventory", &sink)));
+        .layer(ServerLayer::new(common::service_tracer("inventory", &sink)));
     let b = serve(inventory).await;
 
     // The gRPC service: its handler calls B through a traced hyper client.
-    let catalog = tracer("catalog", &sink);
+    let catalog = common::service_tracer("catalog", &sink);
     let http = ServiceBuilder::new()
         .layer(ClientLayer::new(catalog.clone()))
         .service(Client::builder(TokioExecutor::new()).build_http());
@@ -580,7 +574,7 @@ async fn one_trace_across_http_grpc_http() {
     .await;
 
     // Service A: HTTP, its handler calls the gRPC service through a traced channel.
-    let orders = tracer("orders", &sink);
+    let orders = common::service_tracer("orders", &sink);
     let channel = traced_channel(
         grpc,
         ClientLayer::new(orders.clone()).rpc_semconv(RpcSemconv::Old),

@@ -79,14 +79,9 @@ impl<B: Body> ResponseBody<B> {
         early_drop: EarlyDrop,
         grpc: AwaitingTrailers,
     ) -> Self {
-        let context = Some(Context::from_span(&span));
-        Self {
-            inner,
-            span: Some(span),
-            context,
-            early_drop,
-            grpc: Some(grpc),
-        }
+        let mut body = Self::new(inner, span, early_drop);
+        body.grpc = Some(grpc);
+        body
     }
 }
 
