@@ -18,6 +18,30 @@ pin_project! {
     /// completely, when it fails, or when it is dropped first. On a server, dropped first
     /// means the client went away, which is recorded on the span. The span is current while
     /// the body is polled, so streaming work is traced under it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use tracewire::http::{ResponseBody, ServerLayer};
+    /// use tracewire::sink::MemorySink;
+    /// use tracewire::span::Value;
+    /// use tracewire::Tracer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sink = MemorySink::new();
+    /// let tracer = Tracer::builder().sink(sink.clone()).build();
+    /// let service = ServerLayer::new(tracer).layer(service_fn(|_: Request<String>| async {
+    ///     Ok::<_, Infallible>(Response::new(String::from("a large download")))
+    /// }));
+    /// let response = service.oneshot(Request::get("/download").body(String::new()).unwrap()).await.unwrap();
+    /// let body: ResponseBody<String> = response.into_body();
+    /// drop(body); // the client hung up before the body was sent
+    /// assert_eq!(sink.spans()[0].attribute("tracewire.client.disconnected"), Some(&Value::Bool(true)));
+    /// # }
+    /// ```
     pub struct ResponseBody<B>
     where
         B: Body,

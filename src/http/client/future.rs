@@ -18,6 +18,34 @@ use crate::http::grpc::{self, AwaitingTrailers};
 pin_project! {
     /// The future of a traced outgoing request. Dropped before the response arrives, it ends
     /// the span as cancelled, without error status: cancelling is the caller's choice.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use tracewire::http::ClientLayer;
+    /// use tracewire::sink::MemorySink;
+    /// use tracewire::span::Status;
+    /// use tracewire::Tracer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sink = MemorySink::new();
+    /// let tracer = Tracer::builder().sink(sink.clone()).build();
+    /// let slow = ClientLayer::new(tracer).layer(service_fn(|_: Request<String>| async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await;
+    ///     Ok::<_, Infallible>(Response::new(String::new()))
+    /// }));
+    /// let call = slow.oneshot(Request::get("http://slow/").body(String::new()).unwrap());
+    /// // The caller gives up: the span ends, marked cancelled, and is not an error.
+    /// let _ = tokio::time::timeout(Duration::from_millis(10), call).await;
+    /// let span = &sink.spans()[0];
+    /// assert!(span.attribute("tracewire.request.cancelled").is_some());
+    /// assert_eq!(span.status, Status::Unset);
+    /// # }
+    /// ```
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,

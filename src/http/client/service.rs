@@ -18,6 +18,36 @@ use crate::span::SpanKind;
 use crate::{Context, Span, SpanContext, Tracer};
 
 /// The service [`ClientLayer`](super::ClientLayer) wraps around a client.
+///
+/// # Example
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use http_body_util::BodyExt;
+/// use tower::{Layer, ServiceExt, service_fn};
+/// use tracewire::http::ClientLayer;
+/// use tracewire::sink::MemorySink;
+/// use tracewire::Tracer;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().sink(sink.clone()).build();
+/// // Stands in for hyper-util's client: answers with the `traceparent` it was sent.
+/// let client = ClientLayer::new(tracer).layer(service_fn(|request: Request<String>| async move {
+///     let traceparent = request.headers()["traceparent"].to_str().unwrap().to_owned();
+///     Ok::<_, Infallible>(Response::new(traceparent))
+/// }));
+///
+/// let request = Request::get("http://inventory/items").body(String::new()).unwrap();
+/// let response = client.oneshot(request).await.unwrap();
+/// let sent = response.into_body().collect().await.unwrap().to_bytes();
+///
+/// // The server is told the client span is its parent.
+/// let span = &sink.spans()[0];
+/// assert!(String::from_utf8_lossy(&sent).contains(&span.span_context.span_id().to_string()));
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ClientService<S> {
     pub(crate) inner: S,

@@ -19,6 +19,26 @@ use crate::{Instrumented, Span};
 pin_project! {
     /// The future of a traced request: the inner service's future, run with the request's
     /// span current.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use tracewire::http::ServerLayer;
+    /// use tracewire::Tracer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let tracer = Tracer::builder().build();
+    /// let service = ServerLayer::new(tracer).layer(service_fn(|_: Request<String>| async {
+    ///     // The request's span is current in the handler: child spans need no tracer.
+    ///     assert!(tracewire::Context::current().span().is_recording());
+    ///     Ok::<_, Infallible>(Response::new(String::new()))
+    /// }));
+    /// service.oneshot(Request::get("/").body(String::new()).unwrap()).await.unwrap();
+    /// # }
+    /// ```
     pub struct ResponseFuture<F> {
         #[pin]
         inner: Instrumented<F>,

@@ -18,6 +18,31 @@ use crate::tracer::enter_slot;
 use crate::{Context, FutureExt, Tracer};
 
 /// The service [`ServerLayer`](super::ServerLayer) wraps around yours.
+///
+/// # Example
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use http_body_util::BodyExt;
+/// use tower::{Layer, ServiceExt, service_fn};
+/// use tracewire::http::ServerLayer;
+/// use tracewire::sink::MemorySink;
+/// use tracewire::Tracer;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().sink(sink.clone()).build();
+/// // Any tower service of `http` requests: a hyper `service_fn`, an axum `Router`, …
+/// let service = ServerLayer::new(tracer).layer(service_fn(|_: Request<String>| async {
+///     Ok::<_, Infallible>(Response::new(String::from("hello")))
+/// }));
+///
+/// let response = service.oneshot(Request::get("/hello").body(String::new()).unwrap()).await.unwrap();
+/// response.into_body().collect().await.unwrap(); // the span ends once the body is sent
+/// assert_eq!(sink.spans()[0].name, "GET");
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct TraceService<S> {
     pub(crate) inner: S,
