@@ -187,38 +187,44 @@ fn http(c: &mut Criterion) {
 /// variant alike, so these are the figures to compare.
 fn interleaved_overhead(_: &mut Criterion) {
     const REQUESTS: usize = 5000;
+    const WARM_UP: usize = 200;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let mut names: Vec<&str> = Vec::new();
-    let mut urls: Vec<String> = Vec::new();
-    for (name, router) in variants() {
-        names.push(name);
-        urls.push(format!("http://{}/hello", rt.block_on(serve(router))));
-    }
     let client: Client<HttpConnector, Empty<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
     let traced_client = ServiceBuilder::new()
         .layer(ClientLayer::new(tracer(Sampler::always_on())))
         .service(client.clone());
+    // A second untraced server: its difference from the first is this machine's noise floor.
+    let mut servers = vec![("untraced (A/A)", hello())];
+    servers.extend(variants());
+    let mut names: Vec<&str> = Vec::new();
+    let mut urls: Vec<String> = Vec::new();
+    for (name, router) in servers {
+        names.push(name);
+        urls.push(format!("http://{}/hello", rt.block_on(serve(router))));
+    }
+    let untraced = names.iter().position(|n| *n == "untraced").unwrap();
+    // One slot more: the traced client calling the untraced server.
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(REQUESTS); urls.len() + 1];
+    let mut order: Vec<usize> = (0..=urls.len()).collect();
+    let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(0x7ace);
     rt.block_on(async {
-        for round in 0..REQUESTS + 200 {
-            for (i, url) in urls.iter().enumerate() {
+        for round in 0..REQUESTS + WARM_UP {
+            // A new order every round, so that no variant always follows the same one.
+            rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
+            for &slot in &order {
                 let start = Instant::now();
-                get_over(&mut client.clone(), url).await;
-                // The first rounds warm connections and caches up.
-                if round >= 200 {
-                    samples[i].push(start.elapsed().as_secs_f64() * 1e6);
+                match urls.get(slot) {
+                    Some(url) => get_over(&mut client.clone(), url).await,
+                    None => get_over(&mut traced_client.clone(), &urls[untraced]).await,
                 }
-            }
-            // The client layer against the untraced server, beside the plain client above.
-            let start = Instant::now();
-            get_over(&mut traced_client.clone(), &urls[0]).await;
-            if round >= 200 {
-                samples[urls.len()].push(start.elapsed().as_secs_f64() * 1e6);
+                if round >= WARM_UP {
+                    samples[slot].push(start.elapsed().as_secs_f64() * 1e6);
+                }
             }
         }
     });
@@ -227,19 +233,17 @@ fn interleaved_overhead(_: &mut Criterion) {
         values[values.len() / 2]
     };
     let medians: Vec<f64> = samples.iter_mut().map(median).collect();
-    let base = medians[0];
-    eprintln!("interleaved, median of {REQUESTS} requests each over keep-alive connections:");
+    let base = medians[untraced];
+    eprintln!(
+        "interleaved in random order, median of {REQUESTS} requests each over keep-alive connections:"
+    );
+    names.push("client traced_100pct -> untraced");
     for (name, median) in names.iter().zip(&medians) {
         eprintln!(
-            "  server {name:<14} {median:8.2} µs  {:+.1}%",
+            "  {name:<34} {median:8.2} µs  {:+.1}%",
             (median / base - 1.0) * 100.0
         );
     }
-    let client = medians[urls.len()];
-    eprintln!(
-        "  client traced_100pct {client:8.2} µs  {:+.1}%",
-        (client / base - 1.0) * 100.0
-    );
 }
 
 criterion_group!(benches, interleaved_overhead, http);

@@ -46,6 +46,16 @@ pub struct TraceId(NonZeroU128);
 pub struct SpanId(NonZeroU64);
 
 /// Why a string is not a valid [`TraceId`] or [`SpanId`].
+///
+/// # Example
+///
+/// ```
+/// use tracewire::id::ParseIdError;
+/// use tracewire::SpanId;
+///
+/// assert_eq!("00f067aa".parse::<SpanId>(), Err(ParseIdError::Length { expected: 16, found: 8 }));
+/// assert_eq!("0000000000000000".parse::<SpanId>(), Err(ParseIdError::AllZeros));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseIdError {
     /// The string does not have exactly the id's number of hex digits (32 or 16).
@@ -224,6 +234,31 @@ impl fmt::Debug for SpanId {
 
 /// Makes the ids of new traces and spans. The default, [`RandomIdGenerator`], is right for
 /// almost everyone; a custom one serves formats such as X-Ray's time-prefixed trace ids.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use tracewire::id::IdGenerator;
+/// use tracewire::{SpanId, TraceId, Tracer};
+///
+/// /// Sequential ids, for tests whose output must not change between runs.
+/// #[derive(Debug, Default)]
+/// struct Sequential(AtomicU64);
+///
+/// impl IdGenerator for Sequential {
+///     fn new_trace_id(&self) -> TraceId {
+///         TraceId::from_u128(u128::from(self.0.fetch_add(1, Ordering::Relaxed) + 1)).unwrap()
+///     }
+///     fn new_span_id(&self) -> SpanId {
+///         SpanId::from_u64(self.0.fetch_add(1, Ordering::Relaxed) + 1).unwrap()
+///     }
+/// }
+///
+/// let tracer = Tracer::builder().id_generator(Sequential::default()).build();
+/// let span = tracer.span("first").start();
+/// assert_eq!(span.span_context().unwrap().trace_id().to_string(), "00000000000000000000000000000001");
+/// ```
 pub trait IdGenerator: Send + Sync + fmt::Debug + 'static {
     /// A new trace id.
     fn new_trace_id(&self) -> TraceId;

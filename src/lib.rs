@@ -2,8 +2,8 @@
 //!
 //! tracewire follows one request through many services as a tree of timed spans that share a
 //! trace id: the trace context and every propagation format a Rust service meets in the wild,
-//! spans, the current span across `.await`, head sampling, sinks, and Tower layers for HTTP
-//! servers and clients, and exporters to OTLP backends and Zipkin.
+//! spans, the current span across `.await`, head sampling, sinks, Tower layers for HTTP and
+//! gRPC servers and clients, and exporters to OTLP backends and Zipkin.
 //!
 //! # The flow of one request
 //!
@@ -17,7 +17,7 @@
 //!                      │
 //! outgoing call ◄───── ClientLayer: CLIENT span, inject (same propagators; stale headers replaced)
 //!                      │
-//! response body sent ─► span ends ─► SpanSink (memory | fan-out | batch ─► Exporter: stdout, OTLP, Zipkin)
+//! response body sent ─► span ends (gRPC: at the trailers, with their grpc-status) ─► SpanSink (memory | fan-out | batch ─► Exporter: stdout, OTLP, Zipkin)
 //! ```
 //!
 //! # Parts
@@ -34,9 +34,21 @@
 //! | [`sampling`] | the [`ShouldSample`](sampling::ShouldSample) trait and the built-in samplers | context, span |
 //! | [`sink`] | the [`SpanSink`](sink::SpanSink) and [`Exporter`](sink::Exporter) traits; memory, fan-out, batch sinks; stdout exporter | span |
 //! | [`tracer`] | [`Tracer`] and its builder and `OTEL_*` configuration, live [`Span`]s, the current [`Context`] across `.await`, tasks and threads | all above |
-//! | [`http`] | [`ServerLayer`](http::ServerLayer) and [`ClientLayer`](http::ClientLayer): layer → service → future → body, HTTP semantic conventions | tracer, propagation |
+//! | [`http`] | [`ServerLayer`](http::ServerLayer) and [`ClientLayer`](http::ClientLayer): layer → service → future → body, HTTP semantic conventions; gRPC calls recognised and recorded with the RPC conventions, their status from headers or trailers ([`http::grpc`]) | tracer, propagation |
 //! | `export` | OTLP over HTTP/protobuf, HTTP/JSON (feature `otlp`) and gRPC (feature `otlp-grpc`); Zipkin v2 JSON (feature `zipkin`); `https` (feature `tls`); retries as the OTLP specification says | sink |
-//! | [`integrations`] | axum (feature `axum`, default): `http.route` and the [`SpanRef`] extractor; reqwest (feature `reqwest`): a reqwest-middleware middleware | http |
+//! | [`integrations`] | axum (feature `axum`, default): `http.route` and the [`SpanRef`] extractor; reqwest (feature `reqwest`): a reqwest-middleware middleware; tonic (feature `tonic`): the call's span from a `tonic::Request`, the peer address of tonic's server | http |
+//!
+//! # gRPC
+//!
+//! A tonic server is traced by `Server::builder().layer(ServerLayer::new(tracer))`, a client by
+//! wrapping its `Channel` with [`ClientLayer`](http::ClientLayer); the trace context travels in
+//! the call's metadata with the tracer's propagators. Spans are named `package.Service/Method`,
+//! their outcome is the `grpc-status` (in a trailers-only response's headers, or in the
+//! trailers), and streaming calls are timed to their end. The attribute names follow the RPC
+//! conventions' migration rule: today's names by default, the release candidate's with
+//! `OTEL_SEMCONV_STABILITY_OPT_IN=rpc`, both with `rpc/dup` (or
+//! [`rpc_semconv`](http::ServerLayer::rpc_semconv) in code). See [`http::grpc`] and
+//! `examples/grpc.rs`.
 //!
 //! # Example
 //!

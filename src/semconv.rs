@@ -1,8 +1,10 @@
 //! OpenTelemetry semantic-convention attribute keys, as constants so that setting them never
 //! allocates.
 //!
-//! Only the stable names tracewire's layers and exporters use are here; see the
-//! OpenTelemetry semantic conventions for their meaning.
+//! Only the names tracewire's layers and exporters use are here: the stable ones, and the RPC
+//! ones in both their experimental (v1.37 and before) and release-candidate spellings, for the
+//! migration [`RpcSemconv`](crate::http::RpcSemconv) selects. See the OpenTelemetry semantic
+//! conventions for their meaning.
 
 /// `service.name`: the logical name of the service (resource).
 pub const SERVICE_NAME: &str = "service.name";
@@ -45,6 +47,21 @@ pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
 pub const USER_AGENT_ORIGINAL: &str = "user_agent.original";
 /// `error.type`.
 pub const ERROR_TYPE: &str = "error.type";
+
+/// `rpc.system` (RPC, up to v1.37): `grpc`.
+pub const RPC_SYSTEM: &str = "rpc.system";
+/// `rpc.system.name` (RPC, release candidate): `grpc`.
+pub const RPC_SYSTEM_NAME: &str = "rpc.system.name";
+/// `rpc.service` (RPC, up to v1.37): the fully qualified service, e.g. `shop.Cart`.
+pub const RPC_SERVICE: &str = "rpc.service";
+/// `rpc.method`: up to v1.37 the method alone (`Add`); in the release candidate the fully
+/// qualified method (`shop.Cart/Add`).
+pub const RPC_METHOD: &str = "rpc.method";
+/// `rpc.grpc.status_code` (RPC, up to v1.37): the gRPC status code as an integer.
+pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+/// `rpc.response.status_code` (RPC, release candidate): the status code's name, e.g.
+/// `UNAVAILABLE`.
+pub const RPC_RESPONSE_STATUS_CODE: &str = "rpc.response.status_code";
 
 /// `exception.type`, on an `exception` event.
 pub const EXCEPTION_TYPE: &str = "exception.type";

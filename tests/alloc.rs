@@ -137,3 +137,169 @@ fn an_unsampled_request_allocates_nothing() {
     assert!(sampled > 0);
     assert_eq!(sink.spans().len(), 3);
 }
+
+/// The whole path through the layers: a server layer whose handler calls a downstream
+/// service through the client layer, unsampled, against the same stack without tracing.
+/// Injecting `traceparent` writes into a per-thread buffer that is replaced every few dozen
+/// requests (two allocations: the buffer and its shared header), so tracing may add that,
+/// and nothing per request.
+#[test]
+fn unsampled_requests_through_the_layers_allocate_nothing_per_request() {
+    use http::{Request, Response};
+    use http_body_util::BodyExt;
+    use tower::{Layer, Service, ServiceExt, service_fn};
+    use tracewire::http::{ClientLayer, ServerLayer};
+
+    const REQUESTS: usize = 300;
+    let tracer = Tracer::builder()
+        .service_name("alloc-test")
+        .sampler(Sampler::parent_based(Sampler::always_off()))
+        .build();
+
+    let downstream = service_fn(|request: Request<String>| async move {
+        // The trace travels on, not sampled, whatever the layers did.
+        let flags = match request.headers().get("traceparent") {
+            Some(value) if value.as_bytes().ends_with(b"-00") => "not sampled",
+            Some(_) => "sampled",
+            None => "no traceparent",
+        };
+        Ok::<_, std::convert::Infallible>(Response::new(flags.to_string()))
+    });
+    let handler = |client: Option<ClientLayer>| {
+        service_fn(move |_request: Request<String>| {
+            let client = client.clone();
+            async move {
+                let call = Request::get("http://downstream/items")
+                    .header("accept", "text/plain")
+                    .body(String::new())
+                    .unwrap();
+                let answer = match client {
+                    Some(layer) => {
+                        let response = layer.layer(downstream).oneshot(call).await.unwrap();
+                        response.into_body().collect().await.unwrap().to_bytes()
+                    }
+                    None => {
+                        let response = downstream.oneshot(call).await.unwrap();
+                        response.into_body().collect().await.unwrap().to_bytes()
+                    }
+                };
+                Ok::<_, std::convert::Infallible>(Response::new(
+                    String::from_utf8_lossy(&answer).into_owned(),
+                ))
+            }
+        })
+    };
+    let incoming = || {
+        Request::get("http://edge/checkout")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            )
+            .body(String::new())
+            .unwrap()
+    };
+
+    let mut plain = handler(None);
+    let mut traced =
+        ServerLayer::new(tracer.clone()).layer(handler(Some(ClientLayer::new(tracer.clone()))));
+    let mut answers = Vec::with_capacity(2);
+    let mut serve_plain = || {
+        let response = run(plain.call(incoming())).unwrap();
+        run(response.into_body().collect()).unwrap().to_bytes()
+    };
+    let mut serve_traced = || {
+        let response = run(traced.call(incoming())).unwrap();
+        run(response.into_body().collect()).unwrap().to_bytes()
+    };
+    // Warm up thread-locals and interned names on both paths.
+    answers.push(serve_plain());
+    answers.push(serve_traced());
+    assert_eq!(answers, ["no traceparent", "not sampled"]);
+
+    let untraced = allocations_during(|| {
+        for _ in 0..REQUESTS {
+            serve_plain();
+        }
+    });
+    let with_tracing = allocations_during(|| {
+        for _ in 0..REQUESTS {
+            serve_traced();
+        }
+    });
+    let extra = with_tracing.saturating_sub(untraced);
+    assert!(
+        extra <= REQUESTS / 25,
+        "tracing added {extra} allocations to {REQUESTS} unsampled requests \
+         ({with_tracing} against {untraced})"
+    );
+    assert_eq!(tracer.stats().spans_started, 0);
+}
+
+/// A body of two ready frames (a message, then trailers), made before counting.
+struct GrpcBody(Option<http_body::Frame<bytes::Bytes>>, Option<HeaderMap>);
+
+impl http_body::Body for GrpcBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        let frame = match self.0.take() {
+            Some(data) => Some(data),
+            None => self.1.take().map(http_body::Frame::trailers),
+        };
+        Poll::Ready(frame.map(Ok))
+    }
+}
+
+#[test]
+fn an_unsampled_grpc_call_through_the_server_layer_allocates_nothing() {
+    use tower::{Layer, Service};
+    use tracewire::http::{RpcSemconv, ServerLayer};
+
+    let sink = MemorySink::new();
+    let tracer = Tracer::builder()
+        .sampler(Sampler::parent_based(Sampler::always_on()))
+        .sink(sink.clone())
+        .build();
+    // Requests and responses are made before counting: only the layer's work is counted.
+    let request = || {
+        http::Request::post("/shop.Cart/Add")
+            .header("content-type", "application/grpc")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            )
+            .body(())
+            .unwrap()
+    };
+    let response = || {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", "14".parse().unwrap());
+        trailers.insert("grpc-message", "down%20for%20now".parse().unwrap());
+        let message = http_body::Frame::data(bytes::Bytes::from_static(b"\0"));
+        http::Response::new(GrpcBody(Some(message), Some(trailers)))
+    };
+    let mut requests = vec![request(), request()];
+    let mut responses = vec![response(), response()];
+    let inner = tower::service_fn(move |_: http::Request<()>| {
+        std::future::ready(Ok::<_, std::convert::Infallible>(responses.pop().unwrap()))
+    });
+    let mut service = ServerLayer::new(tracer.clone())
+        .rpc_semconv(RpcSemconv::Dup)
+        .layer(inner);
+    let mut one_call = || {
+        let response = run(service.call(requests.pop().unwrap())).unwrap();
+        let mut body = pin!(response.into_body());
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        while let Poll::Ready(Some(_)) = http_body::Body::poll_frame(body.as_mut(), &mut cx) {}
+    };
+    // The first call interns `shop.Cart/Add` and warms up thread-locals.
+    one_call();
+    let allocations = allocations_during(one_call);
+    assert_eq!(allocations, 0, "an unsampled gRPC call allocated");
+    assert!(sink.spans().is_empty());
+    assert_eq!(tracer.stats().sampled_out, 2);
+}

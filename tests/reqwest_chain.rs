@@ -19,20 +19,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use tower::{Service, ServiceBuilder, ServiceExt};
-use tracewire::Tracer;
 use tracewire::http::{ClientLayer, ServerLayer};
 use tracewire::integrations::reqwest::TracingMiddleware;
-use tracewire::sampling::Sampler;
 use tracewire::sink::MemorySink;
 use tracewire::span::{SpanData, SpanKind, Status, Value};
-
-fn tracer(service: &'static str, sink: &MemorySink) -> Tracer {
-    Tracer::builder()
-        .service_name(service)
-        .sampler(Sampler::parent_based(Sampler::always_on()))
-        .sink(sink.clone())
-        .build()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hyper_to_axum_to_reqwest_to_axum_is_one_trace() {
@@ -42,11 +32,11 @@ async fn hyper_to_axum_to_reqwest_to_axum_is_one_trace() {
             Router::new()
                 .route("/stock/{item}", get(|| async { "12" }))
                 .route("/gone", get(|| async { StatusCode::GONE }))
-                .layer(ServerLayer::new(tracer("inventory", &sink))),
+                .layer(ServerLayer::new(common::service_tracer("inventory", &sink))),
         )
         .await;
 
-        let orders = tracer("orders", &sink);
+        let orders = common::service_tracer("orders", &sink);
         let reqwest_client = ClientBuilder::new(reqwest::Client::new())
             .with(TracingMiddleware::new(orders.clone()))
             .build();
@@ -73,7 +63,7 @@ async fn hyper_to_axum_to_reqwest_to_axum_is_one_trace() {
         )
         .await;
 
-        let edge = tracer("edge", &sink);
+        let edge = common::service_tracer("edge", &sink);
         let mut client = ServiceBuilder::new().layer(ClientLayer::new(edge)).service(
             Client::builder(TokioExecutor::new())
                 .http2_only(http2)

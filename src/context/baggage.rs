@@ -35,6 +35,16 @@ pub struct Baggage {
 }
 
 /// One baggage member: a key, its decoded value and its properties.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::context::BaggageEntry;
+///
+/// let entry = BaggageEntry::new("tenant", "acme").unwrap().with_property("source", Some("edge".into())).unwrap();
+/// assert_eq!((entry.key(), entry.value()), ("tenant", "acme"));
+/// assert_eq!(entry.properties()[0].value.as_deref(), Some("edge"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaggageEntry {
     key: String,
@@ -43,6 +53,17 @@ pub struct BaggageEntry {
 }
 
 /// A property of a baggage member: `;key` or `;key=value` (value decoded).
+///
+/// # Example
+///
+/// ```
+/// use tracewire::Baggage;
+///
+/// let baggage = Baggage::from_header_lines([&b"user=42;sensitive;ttl=30"[..]]);
+/// let properties = baggage.entry("user").unwrap().properties();
+/// assert_eq!(properties[0].key, "sensitive");
+/// assert_eq!(properties[1].value.as_deref(), Some("30"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BaggageProperty {
     /// The property key.
@@ -52,6 +73,14 @@ pub struct BaggageProperty {
 }
 
 /// Why a baggage key cannot be used.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::context::{BaggageEntry, BaggageError};
+///
+/// assert_eq!(BaggageEntry::new("no spaces", "x").unwrap_err(), BaggageError::InvalidKey("no spaces".into()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BaggageError {
     /// A key must be a non-empty RFC 7230 token (W3C Baggage §3.3.1.2).

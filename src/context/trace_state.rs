@@ -49,6 +49,17 @@ pub struct TraceState {
 }
 
 /// Why a `tracestate` list, key or value is invalid.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::TraceState;
+/// use tracewire::context::TraceStateError;
+///
+/// let mut state = TraceState::default();
+/// assert_eq!(state.insert("Upper", "1"), Err(TraceStateError::InvalidKey));
+/// assert_eq!(state.insert("vendor", "a,b"), Err(TraceStateError::InvalidValue));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TraceStateError {
     /// A key does not follow `[a-z0-9][_a-z0-9\-*/@]{0,255}` (§3.3.1.3.1).

@@ -62,6 +62,11 @@ pub(crate) fn span_name_and_route(
     (name, Some(route))
 }
 
+/// `s` interned (see [`intern_with`]).
+pub(crate) fn intern(s: &str) -> Cow<'static, str> {
+    intern_with(&[s])
+}
+
 /// An interned string: route templates and span names are few per service, so each distinct
 /// one is leaked once and shared; past a bound (a service that builds names from raw paths),
 /// strings are allocated per call instead, so memory stays bounded.
@@ -136,7 +141,10 @@ pub(crate) fn redact_query(query: &str) -> Cow<'_, str> {
 }
 
 /// `server.address` and `server.port` from the `Host` header or the URI's authority.
-fn server_address(headers: &HeaderMap, uri: &http::Uri) -> Option<(String, Option<u16>)> {
+pub(crate) fn server_address(
+    headers: &HeaderMap,
+    uri: &http::Uri,
+) -> Option<(String, Option<u16>)> {
     let authority = headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -147,7 +155,7 @@ fn server_address(headers: &HeaderMap, uri: &http::Uri) -> Option<(String, Optio
 
 /// `client.address`: the first `X-Forwarded-For` or `Forwarded: for=` entry (the client behind
 /// proxies, as the conventions prefer), else the peer address if the server recorded one.
-fn client_address<B>(request: &Request<B>) -> Option<String> {
+pub(crate) fn client_address<B>(request: &Request<B>) -> Option<String> {
     let headers = request.headers();
     let forwarded_for = headers
         .get("x-forwarded-for")
@@ -179,6 +187,14 @@ fn peer_address<B>(request: &Request<B>) -> Option<SocketAddr> {
         .get::<axum::extract::ConnectInfo<SocketAddr>>()
     {
         return Some(info.0);
+    }
+    #[cfg(feature = "tonic")]
+    if let Some(addr) = request
+        .extensions()
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(|info| info.remote_addr())
+    {
+        return Some(addr);
     }
     request.extensions().get::<SocketAddr>().copied()
 }

@@ -9,6 +9,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::http::classify::record_error;
+use crate::http::grpc::AwaitingTrailers;
 use crate::tracer::enter_slot;
 use crate::{Context, Span};
 
@@ -17,6 +18,30 @@ pin_project! {
     /// completely, when it fails, or when it is dropped first. On a server, dropped first
     /// means the client went away, which is recorded on the span. The span is current while
     /// the body is polled, so streaming work is traced under it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use tracewire::http::{ResponseBody, ServerLayer};
+    /// use tracewire::sink::MemorySink;
+    /// use tracewire::span::Value;
+    /// use tracewire::Tracer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sink = MemorySink::new();
+    /// let tracer = Tracer::builder().sink(sink.clone()).build();
+    /// let service = ServerLayer::new(tracer).layer(service_fn(|_: Request<String>| async {
+    ///     Ok::<_, Infallible>(Response::new(String::from("a large download")))
+    /// }));
+    /// let response = service.oneshot(Request::get("/download").body(String::new()).unwrap()).await.unwrap();
+    /// let body: ResponseBody<String> = response.into_body();
+    /// drop(body); // the client hung up before the body was sent
+    /// assert_eq!(sink.spans()[0].attribute("tracewire.client.disconnected"), Some(&Value::Bool(true)));
+    /// # }
+    /// ```
     pub struct ResponseBody<B>
     where
         B: Body,
@@ -26,6 +51,8 @@ pin_project! {
         span: Option<Span>,
         context: Option<Context>,
         early_drop: EarlyDrop,
+        // A gRPC call whose status is still to come, in the trailers.
+        grpc: Option<AwaitingTrailers>,
     }
 
     impl<B> PinnedDrop for ResponseBody<B>
@@ -39,6 +66,9 @@ pin_project! {
                 if *this.early_drop == EarlyDrop::ClientWentAway && !this.inner.is_end_stream() {
                     span.set_attribute("tracewire.client.disconnected", true);
                     span.add_event("client disconnected before the response was complete", Vec::new());
+                }
+                if let Some(grpc) = this.grpc.take() {
+                    grpc.dropped(&span);
                 }
             }
         }
@@ -62,7 +92,20 @@ impl<B: Body> ResponseBody<B> {
             span: Some(span),
             context,
             early_drop,
+            grpc: None,
         }
+    }
+
+    /// The body of a gRPC response whose status is in its trailers.
+    pub(crate) fn grpc(
+        inner: B,
+        span: Span,
+        early_drop: EarlyDrop,
+        grpc: AwaitingTrailers,
+    ) -> Self {
+        let mut body = Self::new(inner, span, early_drop);
+        body.grpc = Some(grpc);
+        body
     }
 }
 
@@ -85,18 +128,37 @@ where
         drop(entered);
         match &frame {
             Poll::Ready(None) => {
-                this.span.take();
+                let span = this.span.take();
+                if let (Some(span), Some(grpc)) = (&span, this.grpc.take()) {
+                    grpc.no_status(span);
+                }
             }
             Poll::Ready(Some(Err(error))) => {
                 if let Some(span) = this.span.take() {
+                    this.grpc.take();
                     record_error(&span, error);
                 }
             }
-            Poll::Ready(Some(Ok(_))) if inner.is_end_stream() => {
-                // The last frame: hyper may not poll again, so end here.
-                this.span.take();
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(grpc) = *this.grpc {
+                    // gRPC: the status is in the trailers, the last frame.
+                    if let Some(trailers) = frame.trailers_ref() {
+                        this.grpc.take();
+                        if let Some(span) = this.span.take() {
+                            grpc.trailers(&span, trailers);
+                        }
+                    } else if inner.is_end_stream() {
+                        this.grpc.take();
+                        if let Some(span) = this.span.take() {
+                            grpc.no_status(&span);
+                        }
+                    }
+                } else if inner.is_end_stream() {
+                    // The last frame: hyper may not poll again, so end here.
+                    this.span.take();
+                }
             }
-            _ => {}
+            Poll::Pending => {}
         }
         frame
     }

@@ -11,8 +11,8 @@ use crate::semconv::{ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
 use crate::span::Status;
 
 /// Which side of the call a span is on.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
     Server,
     Client,
 }

@@ -4,3 +4,5 @@
 mod axum;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+#[cfg(feature = "tonic")]
+pub mod tonic;

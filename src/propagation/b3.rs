@@ -17,6 +17,21 @@ const SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
 const FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
 
 /// Which B3 headers [`B3Propagator`] writes.
+///
+/// # Example
+///
+/// ```
+/// use http::HeaderMap;
+/// use tracewire::propagation::{B3Encoding, B3Propagator, PropagationContext, Propagator};
+/// use tracewire::SpanContext;
+///
+/// let cx = PropagationContext { span_context: Some(SpanContext::new_root(true)), ..Default::default() };
+/// let mut headers = HeaderMap::new();
+/// let propagator = B3Propagator::multi();
+/// assert_eq!(propagator.encoding(), B3Encoding::Multi);
+/// propagator.inject(&cx, &mut headers);
+/// assert!(headers.contains_key("x-b3-traceid") && !headers.contains_key("b3"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum B3Encoding {
     /// One `b3: {trace}-{span}-{sampling}` header (`OTEL_PROPAGATORS=b3`).

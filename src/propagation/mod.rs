@@ -50,6 +50,7 @@ mod b3;
 mod baggage;
 mod composite;
 mod env;
+mod header_value;
 mod jaeger;
 mod trace_context;
 mod xray;
@@ -69,6 +70,20 @@ pub use xray::XRayPropagator;
 use crate::context::{Baggage, SpanContext, trim_ows};
 
 /// What crosses a process boundary with a request: the caller's span and the baggage.
+///
+/// # Example
+///
+/// ```
+/// use http::HeaderMap;
+/// use tracewire::propagation::{CompositePropagator, Propagator};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+/// headers.insert("baggage", "tenant=acme".parse().unwrap());
+/// let cx = CompositePropagator::default().extract(&headers);
+/// assert!(cx.span_context.unwrap().is_remote());
+/// assert_eq!(cx.baggage.get("tenant"), Some("acme"));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PropagationContext {
     /// The span that made the request, if the headers carried a valid one.
@@ -105,6 +120,44 @@ impl PropagationContext {
 ///
 /// `inject` writes this format's headers for the given context, replacing any stale values of
 /// those headers, and removes them when it has nothing to write.
+///
+/// # Example
+///
+/// ```
+/// use http::{HeaderMap, HeaderName, HeaderValue};
+/// use tracewire::propagation::{PropagationContext, Propagator};
+///
+/// /// Sends the trace id in a header of its own, for a log pipeline that keys on it.
+/// #[derive(Debug)]
+/// struct TraceIdHeader;
+///
+/// const X_TRACE_ID: HeaderName = HeaderName::from_static("x-trace-id");
+///
+/// impl Propagator for TraceIdHeader {
+///     fn extract_into(&self, _headers: &HeaderMap, _cx: &mut PropagationContext) {}
+///
+///     fn inject(&self, cx: &PropagationContext, headers: &mut HeaderMap) {
+///         match &cx.span_context {
+///             Some(span) => {
+///                 let value = HeaderValue::from_str(&span.trace_id().to_string()).unwrap();
+///                 headers.insert(X_TRACE_ID, value);
+///             }
+///             None => {
+///                 headers.remove(X_TRACE_ID);
+///             }
+///         }
+///     }
+///
+///     fn fields(&self) -> Vec<HeaderName> {
+///         vec![X_TRACE_ID]
+///     }
+/// }
+///
+/// let cx = PropagationContext { span_context: Some(tracewire::SpanContext::new_root(true)), ..Default::default() };
+/// let mut headers = HeaderMap::new();
+/// TraceIdHeader.inject(&cx, &mut headers);
+/// assert_eq!(headers["x-trace-id"].len(), 32);
+/// ```
 pub trait Propagator: Send + Sync + fmt::Debug + 'static {
     /// Reads this format's headers into `cx`.
     fn extract_into(&self, headers: &HeaderMap, cx: &mut PropagationContext);

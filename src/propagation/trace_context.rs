@@ -2,8 +2,9 @@
 
 use std::fmt;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName};
 
+use super::header_value::header_value;
 use super::{PropagationContext, Propagator, all_lines, set_or_remove, single_value, trim_ows};
 use crate::context::{SpanContext, TraceFlags, TraceState};
 use crate::id::{SpanId, TraceId, hex};
@@ -53,6 +54,18 @@ const TRACESTATE_MAX_LEN: usize = 512;
 pub struct TraceContextPropagator;
 
 /// Why a `traceparent` value is invalid; each case means "start a new trace".
+///
+/// # Example
+///
+/// ```
+/// use tracewire::propagation::{InvalidTraceparent, TraceContextPropagator};
+///
+/// let uppercase = b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01";
+/// assert!(matches!(
+///     TraceContextPropagator::parse_traceparent(uppercase),
+///     Err(InvalidTraceparent::TraceId)
+/// ));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvalidTraceparent {
     /// The request carried more than one `traceparent` header line.
@@ -217,16 +230,12 @@ impl Propagator for TraceContextPropagator {
             return;
         };
         let traceparent = Self::format_traceparent(span);
-        set_or_remove(
-            headers,
-            TRACEPARENT,
-            HeaderValue::from_bytes(&traceparent).ok(),
-        );
+        set_or_remove(headers, TRACEPARENT, header_value(&traceparent));
         // §3.3.1: vendors SHOULD avoid sending an empty tracestate.
         let state = (!span.state().is_empty())
             .then(|| span.state().truncated(TRACESTATE_MAX_LEN))
             .filter(|s| !s.is_empty())
-            .and_then(|s| HeaderValue::from_str(&s).ok());
+            .and_then(|s| header_value(s.as_bytes()));
         set_or_remove(headers, TRACESTATE, state);
     }
 
@@ -238,6 +247,7 @@ impl Propagator for TraceContextPropagator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const SPAN: &str = "00f067aa0ba902b7";

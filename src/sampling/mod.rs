@@ -36,6 +36,16 @@ use crate::id::TraceId;
 use crate::span::{KeyValue, Link, SpanKind};
 
 /// What a sampler decided for a span.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sampling::SamplingDecision;
+///
+/// // Record-only spans reach a tail sampler but tell downstream services "not sampled".
+/// assert!(SamplingDecision::RecordOnly.is_recording());
+/// assert!(!SamplingDecision::RecordOnly.is_sampled());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SamplingDecision {
     /// Not recorded; the propagated `sampled` flag is 0. Costs almost nothing.
@@ -61,6 +71,19 @@ impl SamplingDecision {
 
 /// A sampler's answer: the decision and the `tracestate` the new span carries (a sampler may
 /// update it, e.g. consistent probability sampling's `ot=th:…`).
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sampling::{SamplingDecision, SamplingParams, SamplingResult};
+/// use tracewire::span::SpanKind;
+/// use tracewire::SpanContext;
+///
+/// let parent = SpanContext::new_root(true).with_state("vendor=1".parse().unwrap());
+/// let params = SamplingParams::new(Some(&parent), parent.trace_id(), "GET /", SpanKind::Server);
+/// let result = SamplingResult::with_parent_state(SamplingDecision::RecordAndSample, &params);
+/// assert_eq!(result.trace_state.get("vendor"), Some("1"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SamplingResult {
     /// The decision.
@@ -80,6 +103,21 @@ impl SamplingResult {
 }
 
 /// What a sampler knows about the span being started.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sampling::SamplingParams;
+/// use tracewire::span::{KeyValue, SpanKind};
+/// use tracewire::TraceId;
+///
+/// let attributes = [KeyValue::new("http.route", "/health")];
+/// let params = SamplingParams {
+///     attributes: &attributes,
+///     ..SamplingParams::new(None, TraceId::from_u128(1).unwrap(), "GET /health", SpanKind::Server)
+/// };
+/// assert_eq!(params.attribute_str("http.route"), Some("/health"));
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct SamplingParams<'a> {
     /// The parent span context: remote (from headers) or local; `None` for a new trace.
@@ -128,6 +166,29 @@ impl<'a> SamplingParams<'a> {
 
 /// A sampling strategy. Implementations must be quick and must not block: they run on the
 /// request path for every span that starts.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sampling::{SamplingDecision, SamplingParams, SamplingResult, Sampler, ShouldSample};
+/// use tracewire::Tracer;
+///
+/// /// Samples only requests from the canary deployment's route prefix.
+/// #[derive(Debug)]
+/// struct CanaryOnly;
+///
+/// impl ShouldSample for CanaryOnly {
+///     fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
+///         let canary = params.attribute_str("http.route").is_some_and(|r| r.starts_with("/canary/"));
+///         let decision = if canary { SamplingDecision::RecordAndSample } else { SamplingDecision::Drop };
+///         SamplingResult::with_parent_state(decision, params)
+///     }
+/// }
+///
+/// let tracer = Tracer::builder().sampler(Sampler::new(CanaryOnly)).build();
+/// let span = tracer.span("GET /canary/x").attr("http.route", "/canary/x").start();
+/// assert!(span.is_recording());
+/// ```
 pub trait ShouldSample: Send + Sync + fmt::Debug + 'static {
     /// Decides for one span.
     fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult;
@@ -214,6 +275,17 @@ impl ShouldSample for Sampler {
 }
 
 /// Records and samples every span.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sampling::{AlwaysOn, SamplingParams, ShouldSample};
+/// use tracewire::span::SpanKind;
+/// use tracewire::TraceId;
+///
+/// let params = SamplingParams::new(None, TraceId::from_u128(7).unwrap(), "job", SpanKind::Internal);
+/// assert!(AlwaysOn.should_sample(&params).decision.is_sampled());
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AlwaysOn;
 
@@ -224,6 +296,17 @@ impl ShouldSample for AlwaysOn {
 }
 
 /// Drops every span.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sampling::{AlwaysOff, SamplingParams, ShouldSample};
+/// use tracewire::span::SpanKind;
+/// use tracewire::TraceId;
+///
+/// let params = SamplingParams::new(None, TraceId::from_u128(7).unwrap(), "job", SpanKind::Internal);
+/// assert!(!AlwaysOff.should_sample(&params).decision.is_recording());
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AlwaysOff;
 

@@ -40,6 +40,19 @@ pub enum Value {
 }
 
 /// One attribute: a key and its value.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::span::{KeyValue, Value};
+///
+/// let method = KeyValue::new("http.request.method", "GET"); // static strings are not copied
+/// let status = KeyValue::new("http.response.status_code", 200_i64);
+/// let user = KeyValue::new("enduser.id", format!("user-{}", 42)); // owned strings are moved in
+/// assert_eq!(status.value, Value::I64(200));
+/// assert_eq!(user.value.to_string(), "user-42");
+/// # let _ = method;
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyValue {
     /// The key, e.g. `http.request.method`.

@@ -8,6 +8,18 @@ use crate::context::SpanContext;
 use crate::id::SpanId;
 
 /// The role of a span in a request (OpenTelemetry `SpanKind`).
+///
+/// # Example
+///
+/// ```
+/// use tracewire::span::SpanKind;
+/// use tracewire::Tracer;
+///
+/// let tracer = Tracer::builder().build();
+/// // Outgoing calls are CLIENT spans; the client layer sets this for you.
+/// let call = tracer.span("GET").kind(SpanKind::Client).start();
+/// # call.end();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum SpanKind {
     /// Work inside a process.
@@ -24,6 +36,22 @@ pub enum SpanKind {
 }
 
 /// The outcome of a span.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sink::MemorySink;
+/// use tracewire::span::Status;
+/// use tracewire::Tracer;
+///
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().sink(sink.clone()).build();
+/// let span = tracer.span("charge card").start();
+/// span.set_status(Status::Error { message: "card declined".into() });
+/// span.set_status(Status::Unset); // never overrides
+/// span.end();
+/// assert_eq!(sink.spans()[0].status, Status::Error { message: "card declined".into() });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum Status {
     /// No outcome was set (the default; what most successful spans have).
@@ -39,6 +67,22 @@ pub enum Status {
 }
 
 /// A timestamped event on a span, such as an `exception`.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sink::MemorySink;
+/// use tracewire::span::KeyValue;
+/// use tracewire::Tracer;
+///
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().sink(sink.clone()).build();
+/// let span = tracer.span("retrying call").start();
+/// span.add_event("retry", vec![KeyValue::new("attempt", 2_i64)]);
+/// span.end();
+/// let event = &sink.spans()[0].events[0];
+/// assert_eq!((event.name.as_ref(), event.attributes.len()), ("retry", 1));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     /// The event name.
@@ -52,6 +96,17 @@ pub struct Event {
 }
 
 /// A link from a span to another span (of this or another trace).
+///
+/// # Example
+///
+/// ```
+/// use tracewire::span::{KeyValue, Link};
+/// use tracewire::SpanContext;
+///
+/// let mut link = Link::new(SpanContext::new_root(true));
+/// link.attributes.push(KeyValue::new("messaging.batch.index", 3_i64));
+/// assert_eq!(link.attributes.len(), 1);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Link {
     /// The linked span.
@@ -74,6 +129,20 @@ impl Link {
 }
 
 /// The entity that produces spans: `service.name` and friends.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::span::{KeyValue, Resource, Value};
+///
+/// let resource = Resource::new([
+///     KeyValue::new("service.name", "inventory"),
+///     KeyValue::new("service.instance.id", "pod-7"),
+/// ]);
+/// assert_eq!(resource.service_name(), "inventory");
+/// assert_eq!(resource.get("service.instance.id"), Some(&Value::from("pod-7")));
+/// assert_eq!(Resource::default().service_name(), "unknown_service");
+/// ```
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Resource {
     attributes: Vec<KeyValue>,
@@ -121,6 +190,15 @@ impl Resource {
 }
 
 /// The library that produced a span (OpenTelemetry's instrumentation scope).
+///
+/// # Example
+///
+/// ```
+/// use tracewire::span::InstrumentationScope;
+///
+/// let scope = InstrumentationScope::default();
+/// assert_eq!(scope.name, "tracewire");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct InstrumentationScope {
     /// The scope name, e.g. `tracewire`.
@@ -139,6 +217,27 @@ impl Default for InstrumentationScope {
 }
 
 /// A finished span, as sinks and exporters receive it.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sink::MemorySink;
+/// use tracewire::span::{SpanKind, Value};
+/// use tracewire::Tracer;
+///
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().service_name("orders").sink(sink.clone()).build();
+/// let parent = tracer.span("POST /orders").kind(SpanKind::Server).start();
+/// parent.child("INSERT orders").attr("db.system.name", "postgresql").start().end();
+/// parent.end();
+///
+/// let spans = sink.spans();
+/// let (insert, post) = (&spans[0], &spans[1]);
+/// assert_eq!(insert.parent_span_id, Some(post.span_context.span_id()));
+/// assert_eq!(insert.attribute("db.system.name"), Some(&Value::from("postgresql")));
+/// assert_eq!(insert.resource.service_name(), "orders");
+/// assert!(post.duration_nanos() >= insert.duration_nanos());
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpanData {
     /// The span's name, e.g. `GET /users/{id}`.

@@ -12,6 +12,25 @@ use super::attributes::KeyValue;
 /// `OTEL_SPAN_EVENT_COUNT_LIMIT`, `OTEL_SPAN_LINK_COUNT_LIMIT`,
 /// `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT` and `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT` by
 /// [`Tracer::from_env`](crate::Tracer::from_env).
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sink::MemorySink;
+/// use tracewire::span::SpanLimits;
+/// use tracewire::Tracer;
+///
+/// let sink = MemorySink::new();
+/// let limits = SpanLimits { attribute_count: 2, ..SpanLimits::default() };
+/// let tracer = Tracer::builder().span_limits(limits).sink(sink.clone()).build();
+/// let span = tracer.span("chatty").start();
+/// for i in 0..5_i64 {
+///     span.set_attribute(format!("k{i}"), i);
+/// }
+/// span.end();
+/// let data = &sink.spans()[0];
+/// assert_eq!((data.attributes.len(), data.dropped_attributes), (2, 3));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpanLimits {
     /// Attributes per span.

@@ -112,6 +112,21 @@ impl Context {
 
 /// Restores the previous context when dropped. Not `Send`: it belongs to the thread whose
 /// current context it changed.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::{Context, Tracer};
+///
+/// let tracer = Tracer::builder().build();
+/// let span = tracer.span("batch job").start();
+/// {
+///     let _guard = Context::from_span(&span).attach();
+///     assert!(Context::current().span().span_context().is_some());
+/// }
+/// // The guard dropped: the previous (empty) context is back.
+/// assert!(Context::current().span().span_context().is_none());
+/// ```
 #[must_use = "the context is current only while the guard lives"]
 #[derive(Debug)]
 pub struct ContextGuard {
@@ -165,6 +180,33 @@ pub fn span(name: impl Into<Cow<'static, str>>) -> SpanBuilder<'static> {
 pin_project! {
     /// A future that runs with a context current on every poll, and, when it owns a span,
     /// ends that span when it completes or is dropped.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tracewire::sink::MemorySink;
+    /// use tracewire::Tracer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sink = MemorySink::new();
+    /// let tracer = Tracer::builder().sink(sink.clone()).build();
+    ///
+    /// // `in_scope` makes the span current across every `.await` and ends it with the future.
+    /// let answer = tracer
+    ///     .span("load order")
+    ///     .start()
+    ///     .in_scope(async {
+    ///         tokio::task::yield_now().await;
+    ///         tracewire::span("SELECT orders").start().end();
+    ///         42
+    ///     })
+    ///     .await;
+    ///
+    /// assert_eq!(answer, 42);
+    /// let spans = sink.spans();
+    /// assert_eq!(spans[0].parent_span_id, Some(spans[1].span_context.span_id()));
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct Instrumented<F> {
         #[pin]
@@ -216,6 +258,29 @@ impl Drop for Restore<'_> {
 }
 
 /// Carries a context into futures.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sink::MemorySink;
+/// use tracewire::{FutureExt, Tracer};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().sink(sink.clone()).build();
+/// let request = tracer.span("GET /report").start();
+/// let _entered = request.enter();
+///
+/// // A spawned task does not inherit the current span by itself; `in_current_span` carries it.
+/// let task = tokio::spawn(async { tracewire::span("render pdf").start().end() }.in_current_span());
+/// task.await.unwrap();
+/// # drop(_entered);
+/// request.end();
+///
+/// let spans = sink.spans();
+/// assert_eq!(spans[0].parent_span_id, Some(spans[1].span_context.span_id()));
+/// # }
+/// ```
 pub trait FutureExt: Future + Sized {
     /// Runs this future with the context current now (e.g. before `tokio::spawn`).
     ///

@@ -71,6 +71,19 @@ struct TracerInner {
 }
 
 /// What a tracer has done: spans started, ended, sampled out, and what its sink did with them.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sampling::Sampler;
+/// use tracewire::sink::MemorySink;
+/// use tracewire::Tracer;
+///
+/// let tracer = Tracer::builder().sampler(Sampler::always_off()).sink(MemorySink::new()).build();
+/// tracer.span("dropped by the sampler").start().end();
+/// let stats = tracer.stats();
+/// assert_eq!((stats.spans_started, stats.sampled_out), (0, 1));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TracerStats {
     /// Recording spans started.
@@ -286,6 +299,23 @@ impl fmt::Debug for Tracer {
 }
 
 /// Builds a [`Tracer`].
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sampling::Sampler;
+/// use tracewire::sink::StdoutExporter;
+/// use tracewire::Tracer;
+///
+/// let tracer = Tracer::builder()
+///     .service_name("checkout")
+///     .service_version("1.4.2")
+///     .deployment_environment("staging")
+///     .sampler(Sampler::parent_based(Sampler::ratio(0.1)))
+///     .exporter(StdoutExporter::pretty())
+///     .build();
+/// assert_eq!(tracer.resource().service_name(), "checkout");
+/// ```
 #[must_use = "call build() to get a tracer"]
 pub struct TracerBuilder {
     resource: Resource,

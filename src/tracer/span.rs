@@ -46,6 +46,27 @@ pub struct Span {
 /// A handle to a live span that does not own it: record into the span from anywhere (the
 /// current span of a handler, another task), while its owner decides when it ends.
 /// Recording into a span that has ended does nothing.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sink::MemorySink;
+/// use tracewire::Tracer;
+///
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().sink(sink.clone()).build();
+/// let span = tracer.span("POST /orders").start();
+///
+/// // Somewhere else (a handler, another task) that does not own the span:
+/// let handle = span.handle();
+/// handle.set_attribute("order.items", 3_i64);
+///
+/// span.end();
+/// handle.set_attribute("too.late", true); // the span has ended: ignored
+/// let spans = sink.spans();
+/// assert!(spans[0].attribute("order.items").is_some());
+/// assert!(spans[0].attribute("too.late").is_none());
+/// ```
 #[derive(Clone, Default)]
 pub struct SpanRef {
     inner: Inner,
@@ -385,6 +406,31 @@ pub(crate) enum ParentChoice {
 ///
 /// Made by [`Tracer::span`], [`tracewire::span`](fn@crate::span) (a child of the current span)
 /// and [`SpanRef::child`].
+///
+/// # Example
+///
+/// ```
+/// use tracewire::sink::MemorySink;
+/// use tracewire::span::{Link, SpanKind};
+/// use tracewire::{SpanContext, Tracer};
+///
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().sink(sink.clone()).build();
+/// let enqueued_by = SpanContext::new_root(true);
+///
+/// tracer
+///     .span("process message")
+///     .kind(SpanKind::Consumer)
+///     .parent(None) // a new trace, linked to the producer's
+///     .link(Link::new(enqueued_by.clone()))
+///     .attr("messaging.system", "kafka")
+///     .start()
+///     .end();
+///
+/// let span = &sink.spans()[0];
+/// assert_eq!(span.kind, SpanKind::Consumer);
+/// assert_eq!(span.links[0].span_context, enqueued_by);
+/// ```
 #[must_use = "a span builder does nothing until started"]
 pub struct SpanBuilder<'a> {
     /// Borrowed from the caller where it can be, so that building costs no reference count.

@@ -4,7 +4,20 @@
 use std::net::SocketAddr;
 
 use axum::Router;
+use tracewire::Tracer;
+use tracewire::sampling::Sampler;
+use tracewire::sink::MemorySink;
 use tracewire::span::{SpanData, SpanKind};
+
+/// A tracer for one service of a test's trace, sampling as its parent says (new traces
+/// sampled), writing into the test's shared sink.
+pub fn service_tracer(service: &'static str, sink: &MemorySink) -> Tracer {
+    Tracer::builder()
+        .service_name(service)
+        .sampler(Sampler::parent_based(Sampler::always_on()))
+        .sink(sink.clone())
+        .build()
+}
 
 /// Serves `app` on 127.0.0.1, on a port the OS picks.
 pub async fn serve(app: Router) -> SocketAddr {

@@ -12,16 +12,46 @@ use pin_project_lite::pin_project;
 use super::layer::ClientConfig;
 use crate::Span;
 use crate::http::body::{EarlyDrop, ResponseBody};
-use crate::http::classify::{mark_cancelled, record_client_response, record_error};
+use crate::http::classify::{Side, mark_cancelled, record_client_response, record_error};
+use crate::http::grpc::{self, AwaitingTrailers};
 
 pin_project! {
     /// The future of a traced outgoing request. Dropped before the response arrives, it ends
     /// the span as cancelled, without error status: cancelling is the caller's choice.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::time::Duration;
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use tracewire::http::ClientLayer;
+    /// use tracewire::sink::MemorySink;
+    /// use tracewire::span::Status;
+    /// use tracewire::Tracer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sink = MemorySink::new();
+    /// let tracer = Tracer::builder().sink(sink.clone()).build();
+    /// let slow = ClientLayer::new(tracer).layer(service_fn(|_: Request<String>| async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await;
+    ///     Ok::<_, Infallible>(Response::new(String::new()))
+    /// }));
+    /// let call = slow.oneshot(Request::get("http://slow/").body(String::new()).unwrap());
+    /// // The caller gives up: the span ends, marked cancelled, and is not an error.
+    /// let _ = tokio::time::timeout(Duration::from_millis(10), call).await;
+    /// let span = &sink.spans()[0];
+    /// assert!(span.attribute("tracewire.request.cancelled").is_some());
+    /// assert_eq!(span.status, Status::Unset);
+    /// # }
+    /// ```
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
         span: Option<Span>,
         config: Arc<ClientConfig>,
+        grpc: bool,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
@@ -34,11 +64,12 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, span: Span, config: Arc<ClientConfig>) -> Self {
+    pub(crate) fn new(inner: F, span: Span, config: Arc<ClientConfig>, grpc: bool) -> Self {
         Self {
             inner,
             span: Some(span),
             config,
+            grpc,
         }
     }
 }
@@ -56,6 +87,26 @@ where
         let result = ready!(this.inner.poll(cx));
         let span = this.span.take().unwrap_or_else(Span::none);
         match result {
+            Ok(response) if *this.grpc => {
+                let semconv = this.config.rpc_semconv;
+                let awaiting = grpc::record_response_head(
+                    &span,
+                    Side::Client,
+                    semconv,
+                    response.status(),
+                    response.headers(),
+                    &this.config.response_headers,
+                );
+                let early_drop = EarlyDrop::Nothing;
+                Poll::Ready(Ok(response.map(|body| match awaiting {
+                    true => {
+                        let side = Side::Client;
+                        let trailers = AwaitingTrailers { side, semconv };
+                        ResponseBody::grpc(body, span, early_drop, trailers)
+                    }
+                    false => ResponseBody::new(body, span, early_drop),
+                })))
+            }
             Ok(response) => {
                 record_client_response(
                     &span,

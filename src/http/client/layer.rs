@@ -7,14 +7,16 @@ use tower_layer::Layer;
 
 use super::ClientService;
 use crate::Tracer;
+use crate::http::RpcSemconv;
 
 /// Traces every request a client sends: one CLIENT span per request, a child of the current
 /// span (or of a [`SpanContext`](crate::SpanContext) put in the request's extensions), with
 /// the trace context injected into the request's headers. The span ends when the response
 /// body has been received.
 ///
-/// Works with any `tower::Service<http::Request<B>>`: hyper-util's client, a tonic channel,
-/// any tower stack.
+/// Works with any `tower::Service<http::Request<B>>`: hyper-util's client, a tonic `Channel`
+/// (gRPC calls are recorded as the RPC conventions say: see [`grpc`](crate::http::grpc)), any
+/// tower stack.
 ///
 /// # Example
 ///
@@ -42,15 +44,28 @@ pub struct ClientLayer {
 pub(crate) struct ClientConfig {
     pub(crate) request_headers: Vec<HeaderName>,
     pub(crate) response_headers: Vec<HeaderName>,
+    pub(crate) rpc_semconv: RpcSemconv,
 }
 
 impl ClientLayer {
-    /// A layer that traces with `tracer` (its propagator writes the outgoing headers).
+    /// A layer that traces with `tracer` (its propagator writes the outgoing headers). gRPC
+    /// calls are recorded with the RPC conventions `OTEL_SEMCONV_STABILITY_OPT_IN` selects
+    /// (see [`rpc_semconv`](Self::rpc_semconv)).
     pub fn new(tracer: Tracer) -> Self {
         Self {
             tracer,
-            config: Arc::new(ClientConfig::default()),
+            config: Arc::new(ClientConfig {
+                rpc_semconv: RpcSemconv::process_default(),
+                ..ClientConfig::default()
+            }),
         }
+    }
+
+    /// Records gRPC calls with these RPC conventions, whatever `OTEL_SEMCONV_STABILITY_OPT_IN`
+    /// says: see [`grpc`](crate::http::grpc) for the names each records.
+    pub fn rpc_semconv(mut self, semconv: RpcSemconv) -> Self {
+        Arc::make_mut(&mut self.config).rpc_semconv = semconv;
+        self
     }
 
     /// Records this request header as `http.request.header.<name>`.

@@ -14,6 +14,10 @@
 //! 4xx, 5xx and transport errors. A request whose future is dropped before the response (the
 //! caller cancelled) ends without error status and with `tracewire.request.cancelled = true`.
 //!
+//! A gRPC call (`content-type: application/grpc…`, as a tonic `Channel` sends) is recorded with
+//! the RPC conventions, its span ended when the trailers (its status) have been received: see
+//! [`grpc`](crate::http::grpc).
+//!
 //! An unsampled request still propagates its context (`sampled` flag 0), so downstream
 //! services agree with the edge's decision.
 

@@ -11,12 +11,43 @@ use super::ResponseFuture;
 use super::layer::ClientConfig;
 use crate::http::attributes::{client_request_attributes, method_name};
 use crate::http::body::ResponseBody;
+use crate::http::grpc;
 use crate::propagation::PropagationContext;
 use crate::semconv::HTTP_REQUEST_METHOD;
 use crate::span::SpanKind;
 use crate::{Context, Span, SpanContext, Tracer};
 
 /// The service [`ClientLayer`](super::ClientLayer) wraps around a client.
+///
+/// # Example
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use http_body_util::BodyExt;
+/// use tower::{Layer, ServiceExt, service_fn};
+/// use tracewire::http::ClientLayer;
+/// use tracewire::sink::MemorySink;
+/// use tracewire::Tracer;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().sink(sink.clone()).build();
+/// // Stands in for hyper-util's client: answers with the `traceparent` it was sent.
+/// let client = ClientLayer::new(tracer).layer(service_fn(|request: Request<String>| async move {
+///     let traceparent = request.headers()["traceparent"].to_str().unwrap().to_owned();
+///     Ok::<_, Infallible>(Response::new(traceparent))
+/// }));
+///
+/// let request = Request::get("http://inventory/items").body(String::new()).unwrap();
+/// let response = client.oneshot(request).await.unwrap();
+/// let sent = response.into_body().collect().await.unwrap().to_bytes();
+///
+/// // The server is told the client span is its parent.
+/// let span = &sink.spans()[0];
+/// assert!(String::from_utf8_lossy(&sent).contains(&span.span_context.span_id().to_string()));
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ClientService<S> {
     pub(crate) inner: S,
@@ -58,9 +89,14 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
-        let span = start_client_span(&self.tracer, &mut parts, &self.config.request_headers);
+        let is_grpc = grpc::is_grpc(&parts.method, &parts.headers);
+        let span = if is_grpc {
+            start_grpc_client_span(&self.tracer, &mut parts, &self.config)
+        } else {
+            start_client_span(&self.tracer, &mut parts, &self.config.request_headers)
+        };
         let request = Request::from_parts(parts, body);
-        ResponseFuture::new(self.inner.call(request), span, self.config.clone())
+        ResponseFuture::new(self.inner.call(request), span, self.config.clone(), is_grpc)
     }
 }
 
@@ -86,10 +122,44 @@ pub(crate) fn start_client_span(
     if span.is_recording() {
         span.set_attributes(client_request_attributes(request, method, recorded_headers));
     }
+    inject(tracer, &span, request);
+    span
+}
+
+/// Starts the CLIENT span of an outgoing gRPC call, like [`start_client_span`] with the RPC
+/// conventions.
+fn start_grpc_client_span(
+    tracer: &Tracer,
+    request: &mut http::request::Parts,
+    config: &ClientConfig,
+) -> Span {
+    let semconv = config.rpc_semconv;
+    let (name, attributes) = grpc::start_attributes(request.uri.path(), semconv);
+    let mut builder = tracer
+        .span(name)
+        .kind(SpanKind::Client)
+        .attributes(attributes.into_iter().flatten());
+    if let Some(parent) = request.extensions.get::<SpanContext>() {
+        builder = builder.parent(Some(parent));
+    }
+    let span = builder.start();
+    if span.is_recording() {
+        span.set_attributes(grpc::client_request_attributes(
+            request,
+            semconv,
+            &config.request_headers,
+        ));
+    }
+    inject(tracer, &span, request);
+    span
+}
+
+/// Writes the span's context and the current baggage into the request's headers, replacing
+/// stale values.
+fn inject(tracer: &Tracer, span: &Span, request: &mut http::request::Parts) {
     let outgoing = PropagationContext {
         span_context: span.span_context().cloned(),
         baggage: Context::current().baggage().cloned().unwrap_or_default(),
     };
     tracer.propagator().inject(&outgoing, &mut request.headers);
-    span
 }

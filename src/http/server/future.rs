@@ -11,27 +11,55 @@ use pin_project_lite::pin_project;
 
 use super::layer::ServerConfig;
 use crate::http::body::{EarlyDrop, ResponseBody};
-use crate::http::classify::{record_error, record_server_response};
+use crate::http::classify::{Side, record_error, record_server_response};
+use crate::http::grpc::{self, AwaitingTrailers};
 use crate::propagation::TraceContextPropagator;
 use crate::{Instrumented, Span};
 
 pin_project! {
     /// The future of a traced request: the inner service's future, run with the request's
     /// span current.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// use tracewire::http::ServerLayer;
+    /// use tracewire::Tracer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let tracer = Tracer::builder().build();
+    /// let service = ServerLayer::new(tracer).layer(service_fn(|_: Request<String>| async {
+    ///     // The request's span is current in the handler: child spans need no tracer.
+    ///     assert!(tracewire::Context::current().span().is_recording());
+    ///     Ok::<_, Infallible>(Response::new(String::new()))
+    /// }));
+    /// service.oneshot(Request::get("/").body(String::new()).unwrap()).await.unwrap();
+    /// # }
+    /// ```
     pub struct ResponseFuture<F> {
         #[pin]
         inner: Instrumented<F>,
         span: Option<Span>,
         config: Arc<ServerConfig>,
+        grpc: bool,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: Instrumented<F>, span: Span, config: Arc<ServerConfig>) -> Self {
+    pub(crate) fn new(
+        inner: Instrumented<F>,
+        span: Span,
+        config: Arc<ServerConfig>,
+        grpc: bool,
+    ) -> Self {
         Self {
             inner,
             span: Some(span),
             config,
+            grpc,
         }
     }
 }
@@ -49,6 +77,27 @@ where
         let result = ready!(this.inner.poll(cx));
         let span = this.span.take().unwrap_or_else(Span::none);
         match result {
+            Ok(mut response) if *this.grpc => {
+                let semconv = this.config.rpc_semconv;
+                let awaiting = grpc::record_response_head(
+                    &span,
+                    Side::Server,
+                    semconv,
+                    response.status(),
+                    response.headers(),
+                    &this.config.response_headers,
+                );
+                add_trace_headers(&mut response, &span, this.config);
+                let early_drop = EarlyDrop::ClientWentAway;
+                Poll::Ready(Ok(response.map(|body| match awaiting {
+                    true => {
+                        let side = Side::Server;
+                        let trailers = AwaitingTrailers { side, semconv };
+                        ResponseBody::grpc(body, span, early_drop, trailers)
+                    }
+                    false => ResponseBody::new(body, span, early_drop),
+                })))
+            }
             Ok(mut response) => {
                 record_server_response(
                     &span,

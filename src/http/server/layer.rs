@@ -7,6 +7,7 @@ use tower_layer::Layer;
 
 use super::TraceService;
 use crate::Tracer;
+use crate::http::RpcSemconv;
 
 /// Traces every request a server handles: one SERVER span per request, a child of the caller's
 /// span, current for the whole handler, ended when the response body has been sent.
@@ -39,15 +40,20 @@ pub(crate) struct ServerConfig {
     pub(crate) server_timing: bool,
     pub(crate) traceresponse: bool,
     pub(crate) distrust_incoming: bool,
+    pub(crate) rpc_semconv: RpcSemconv,
 }
 
 impl ServerLayer {
     /// A layer that traces with `tracer` (its propagator reads the incoming context, its
-    /// sampler decides).
+    /// sampler decides). gRPC calls are recorded with the RPC conventions
+    /// `OTEL_SEMCONV_STABILITY_OPT_IN` selects (see [`rpc_semconv`](Self::rpc_semconv)).
     pub fn new(tracer: Tracer) -> Self {
         Self {
             tracer,
-            config: Arc::new(ServerConfig::default()),
+            config: Arc::new(ServerConfig {
+                rpc_semconv: RpcSemconv::process_default(),
+                ..ServerConfig::default()
+            }),
         }
     }
 
@@ -83,6 +89,21 @@ impl ServerLayer {
     /// read it.
     pub fn traceresponse(mut self, enabled: bool) -> Self {
         self.config_mut().traceresponse = enabled;
+        self
+    }
+
+    /// Records gRPC calls with these RPC conventions, whatever `OTEL_SEMCONV_STABILITY_OPT_IN`
+    /// says: see [`grpc`](crate::http::grpc) for the names each records.
+    ///
+    /// ```
+    /// use tracewire::Tracer;
+    /// use tracewire::http::{RpcSemconv, ServerLayer};
+    ///
+    /// let tracer = Tracer::builder().service_name("cart").build();
+    /// let layer = ServerLayer::new(tracer).rpc_semconv(RpcSemconv::Dup);
+    /// ```
+    pub fn rpc_semconv(mut self, semconv: RpcSemconv) -> Self {
+        self.config_mut().rpc_semconv = semconv;
         self
     }
 

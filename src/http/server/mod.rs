@@ -22,12 +22,16 @@
 //! the rest is added only when the span records, so an unsampled request allocates nothing
 //! for its span.
 //!
+//! A gRPC call (`content-type: application/grpc…`) is recorded with the RPC conventions
+//! instead: see [`grpc`](crate::http::grpc).
+//!
 //! # When the span ends
 //!
 //! When the response body has been sent completely (its last frame, or end of stream), when
 //! the body fails, when the inner service fails, or when the body is dropped first — the
 //! client went away — which is recorded as `tracewire.client.disconnected = true` and an
-//! event. Streaming responses are timed whole.
+//! event. Streaming responses are timed whole. A gRPC call's span ends at its trailers (its
+//! status), or with its headers when the response is trailers-only.
 //!
 //! # Reaching the span from a handler
 //!

@@ -11,12 +11,38 @@ use super::ResponseFuture;
 use super::layer::ServerConfig;
 use crate::http::attributes::{method_name, server_request_attributes, span_name_and_route};
 use crate::http::body::ResponseBody;
+use crate::http::grpc;
 use crate::semconv::{HTTP_REQUEST_METHOD, HTTP_ROUTE};
 use crate::span::{Link, SpanKind};
 use crate::tracer::enter_slot;
 use crate::{Context, FutureExt, Tracer};
 
 /// The service [`ServerLayer`](super::ServerLayer) wraps around yours.
+///
+/// # Example
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use http_body_util::BodyExt;
+/// use tower::{Layer, ServiceExt, service_fn};
+/// use tracewire::http::ServerLayer;
+/// use tracewire::sink::MemorySink;
+/// use tracewire::Tracer;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let sink = MemorySink::new();
+/// let tracer = Tracer::builder().sink(sink.clone()).build();
+/// // Any tower service of `http` requests: a hyper `service_fn`, an axum `Router`, …
+/// let service = ServerLayer::new(tracer).layer(service_fn(|_: Request<String>| async {
+///     Ok::<_, Infallible>(Response::new(String::from("hello")))
+/// }));
+///
+/// let response = service.oneshot(Request::get("/hello").body(String::new()).unwrap()).await.unwrap();
+/// response.into_body().collect().await.unwrap(); // the span ends once the body is sent
+/// assert_eq!(sink.spans()[0].name, "GET");
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct TraceService<S> {
     pub(crate) inner: S,
@@ -58,29 +84,41 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let incoming = self.tracer.propagator().extract(request.headers());
+        let semconv = self.config.rpc_semconv;
+        let is_grpc = grpc::is_grpc(request.method(), request.headers());
         let method = method_name(request.method());
-        let (name, route) = span_name_and_route(method, matched_route(&request));
 
-        let mut builder = self
-            .tracer
-            .span(name)
-            .kind(SpanKind::Server)
-            .attr(HTTP_REQUEST_METHOD, method);
+        let mut builder = if is_grpc {
+            let (name, attributes) = grpc::start_attributes(request.uri().path(), semconv);
+            self.tracer
+                .span(name)
+                .kind(SpanKind::Server)
+                .attributes(attributes.into_iter().flatten())
+        } else {
+            let (name, route) = span_name_and_route(method, matched_route(&request));
+            let builder = self
+                .tracer
+                .span(name)
+                .kind(SpanKind::Server)
+                .attr(HTTP_REQUEST_METHOD, method);
+            match route {
+                Some(route) => builder.attr(HTTP_ROUTE, route),
+                None => builder,
+            }
+        };
         builder = match (&incoming.span_context, self.config.distrust_incoming) {
             (Some(remote), true) => builder.parent(None).link(Link::new(remote.clone())),
             (remote, _) => builder.parent(remote.as_ref()),
         };
-        if let Some(route) = route {
-            builder = builder.attr(HTTP_ROUTE, route);
-        }
         let span = builder.start();
 
         if span.is_recording() {
-            span.set_attributes(server_request_attributes(
-                &request,
-                method,
-                &self.config.request_headers,
-            ));
+            let recorded = &self.config.request_headers;
+            span.set_attributes(if is_grpc {
+                grpc::server_request_attributes(&request, semconv, recorded)
+            } else {
+                server_request_attributes(&request, method, recorded)
+            });
             // Handlers reach their span through the request (an extension, or the axum
             // extractor). Only recording spans are inserted: inserting boxes the value, and
             // an unsampled request allocates nothing. Handlers of unsampled requests get a
@@ -94,7 +132,7 @@ where
             self.inner.call(request)
         };
         let future = future.with_context(context.unwrap_or_default());
-        ResponseFuture::new(future, span, self.config.clone())
+        ResponseFuture::new(future, span, self.config.clone(), is_grpc)
     }
 }
 
