@@ -471,3 +471,34 @@ fn zstd_without_the_feature_is_refused() {
     .unwrap_err();
     assert!(error.to_string().contains("`zstd` feature"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_or_garbage_success_bodies_are_not_read_and_not_errors() {
+    let receiver = Receiver::start().await;
+    receiver.script([
+        Answer {
+            body: vec![0x0a; 5 << 20], // over the 4 MiB limit
+            ..Answer::status(200)
+        },
+        Answer {
+            body: b"\xff\xff not protobuf".to_vec(),
+            ..Answer::status(200)
+        },
+    ]);
+    let (tracer, _memory) = traced(config(&receiver));
+    end_rich_spans(&tracer);
+    let flush = tracer.clone();
+    tokio::task::spawn_blocking(move || flush.force_flush(Duration::from_secs(10)))
+        .await
+        .unwrap()
+        .unwrap();
+    end_rich_spans(&tracer);
+    shutdown(&tracer).await;
+    assert_eq!(receiver.received().len(), 2);
+    let stats = tracer.stats().sink;
+    assert_eq!((stats.export_failed, stats.export_rejected), (0, 0));
+    assert_eq!(
+        stats.exported, 12,
+        "6 in the memory sink, 6 in the batch sink"
+    );
+}
