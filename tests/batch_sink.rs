@@ -292,3 +292,25 @@ fn batch_config_from_env() {
             .is_err()
     );
 }
+
+#[test]
+fn a_full_queue_wakes_the_worker_before_the_schedule_does() {
+    // Batch as large as the queue, and a schedule that never comes during the test: only a
+    // full queue can start the export. Ten spans fill it without reaching the every-few-spans
+    // check; the eleventh is refused, and that must wake the worker.
+    let exporter = GatedExporter::open();
+    let config = BatchConfig {
+        scheduled_delay: Duration::from_secs(3600),
+        ..config(10, 10)
+    };
+    let tracer = tracer_with(exporter.clone(), config);
+    for i in 0..11 {
+        tracer.span(format!("span-{i}")).start().end();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while exporter.received.load(Ordering::SeqCst) < 10 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 10);
+    assert_eq!(tracer.stats().sink.dropped_queue_full, 1);
+}

@@ -269,6 +269,11 @@ impl SpanSink for BatchSink {
         }
         if shared.queue.push(span).is_err() {
             shared.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            // A full queue is a full batch at least: the periodic check below may not have
+            // fired (it looks every few spans, and refused spans are not counted as queued).
+            if !shared.wake_pending.swap(true, Ordering::AcqRel) {
+                shared.wake_worker();
+            }
             return;
         }
         let queued = shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
