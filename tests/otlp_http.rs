@@ -411,6 +411,30 @@ async fn a_slow_receiver_times_out_per_attempt_and_is_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_whose_body_stalls_is_not_sent_again() {
+    let receiver = Receiver::start().await;
+    receiver.script([Answer {
+        body: b"late".to_vec(),
+        body_delay: Duration::from_secs(2),
+        ..Answer::status(200)
+    }]);
+    let (tracer, _memory) = traced(OtlpConfig {
+        timeout: Duration::from_millis(300),
+        retry: RetryPolicy {
+            initial_backoff: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        },
+        ..config(&receiver)
+    });
+    end_rich_spans(&tracer);
+    shutdown(&tracer).await;
+    // The 200 said the spans were taken: the stalled body is read as empty, not retried.
+    assert_eq!(receiver.received().len(), 1);
+    let stats = tracer.stats().sink;
+    assert_eq!((stats.exported, stats.export_failed), (6, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_over_64_mib_is_split_into_requests_under_it() {
     let receiver = Receiver::start().await;
     let (tracer, memory) = traced(config(&receiver));

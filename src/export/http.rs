@@ -163,12 +163,15 @@ impl HttpSender {
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = self.headers.clone();
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| describe_client_error(&e))?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        // Only the response head decides whether the request went through: a receiver that
+        // answered 2xx has the spans, so a body that then stalls must not make this attempt
+        // count as failed and be sent again.
+        let response = match tokio::time::timeout_at(deadline, self.client.request(request)).await {
+            Ok(response) => response.map_err(|e| describe_client_error(&e))?,
+            Err(_) => return Err(format!("no response within {:?}", self.timeout)),
+        };
+        {
             let status = response.status();
             let retry_after = response
                 .headers()
@@ -184,14 +187,12 @@ impl HttpSender {
             let body = if too_long {
                 Bytes::new()
             } else {
-                match Limited::new(response.into_body(), MAX_RESPONSE_BODY)
-                    .collect()
-                    .await
-                {
-                    Ok(collected) => collected.to_bytes(),
-                    // The status already says how the request went; a body cut short or too
-                    // long is read as empty.
-                    Err(_) => Bytes::new(),
+                let read = Limited::new(response.into_body(), MAX_RESPONSE_BODY).collect();
+                match tokio::time::timeout_at(deadline, read).await {
+                    Ok(Ok(collected)) => collected.to_bytes(),
+                    // The status already says how the request went; a body cut short, too
+                    // long or too slow is read as empty.
+                    Ok(Err(_)) | Err(_) => Bytes::new(),
                 }
             };
             Ok(HttpResponse {
@@ -199,10 +200,6 @@ impl HttpSender {
                 retry_after,
                 body,
             })
-        };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(format!("no response within {:?}", self.timeout)),
         }
     }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::io::Read as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,8 @@ pub struct Answer {
     pub retry_after: Option<&'static str>,
     pub body: Vec<u8>,
     pub delay: Duration,
+    /// How long the body comes after the response head (the head is sent at once).
+    pub body_delay: Duration,
 }
 
 impl Answer {
@@ -41,6 +44,7 @@ impl Answer {
             retry_after: None,
             body: Vec::new(),
             delay: Duration::ZERO,
+            body_delay: Duration::ZERO,
         }
     }
 }
@@ -125,7 +129,16 @@ async fn record(State(inner): State<Arc<Mutex<Inner>>>, request: Request) -> Res
     if let Some(after) = answer.retry_after {
         response = response.header("retry-after", after);
     }
-    response.body(Body::from(answer.body)).unwrap()
+    if answer.body_delay.is_zero() {
+        return response.body(Body::from(answer.body)).unwrap();
+    }
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, Infallible>>(1);
+    tokio::spawn(async move {
+        tokio::time::sleep(answer.body_delay).await;
+        let _ = sender.send(Ok(answer.body)).await;
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(receiver);
+    response.body(Body::from_stream(stream)).unwrap()
 }
 
 /// A tracer sending to `sink`, with a short batch delay.
