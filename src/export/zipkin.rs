@@ -383,11 +383,28 @@ fn tags(span: &SpanData, out: &mut Vec<u8>) {
         out.push(b':');
         string(out, value);
     };
+    let dropped = [
+        ("otel.dropped_attributes_count", span.dropped_attributes),
+        ("otel.dropped_events_count", span.dropped_events),
+        ("otel.dropped_links_count", span.dropped_links),
+    ];
+    // The tags written below from the span's status, scope and counts: an attribute of the
+    // same name is left out rather than sent as a second, conflicting key.
+    let generated = |key: &str| match key {
+        // The Zipkin exporter specification: "The `error` tag should only be set if `Status`
+        // is `Error`", and a boolean-looking one "SHOULD be removed"; so a user's `error`
+        // never goes out, and an error status writes its own.
+        "error" => true,
+        "otel.status_code" => true,
+        "otel.scope.name" | "otel.library.name" => true,
+        "otel.scope.version" | "otel.library.version" => span.scope.version.is_some(),
+        _ => dropped
+            .iter()
+            .any(|(name, count)| *name == key && *count > 0),
+    };
     let mut text = String::new();
     for kv in &span.attributes {
-        // An `error` attribute that is false says there was no error: Zipkin would read any
-        // `error` tag as one, so it is left out.
-        if kv.key == "error" && kv.value == Value::Bool(false) {
+        if generated(&kv.key) {
             continue;
         }
         text.clear();
@@ -402,15 +419,15 @@ fn tags(span: &SpanData, out: &mut Vec<u8>) {
             tag(out, "error", message);
         }
     }
+    // The scope, and the deprecated `otel.library.*` aliases the non-OTLP mapping says MUST
+    // also be reported.
     tag(out, "otel.scope.name", &span.scope.name);
+    tag(out, "otel.library.name", &span.scope.name);
     if let Some(version) = &span.scope.version {
         tag(out, "otel.scope.version", version);
+        tag(out, "otel.library.version", version);
     }
-    for (key, count) in [
-        ("otel.dropped_attributes_count", span.dropped_attributes),
-        ("otel.dropped_events_count", span.dropped_events),
-        ("otel.dropped_links_count", span.dropped_links),
-    ] {
+    for (key, count) in dropped {
         if count > 0 {
             tag(out, key, &count.to_string());
         }
@@ -422,6 +439,11 @@ fn tags(span: &SpanData, out: &mut Vec<u8>) {
 fn tag_value(text: &mut String, value: &Value) {
     match value {
         Value::String(s) => text.push_str(s),
+        // JSON's spellings (as OTLP/JSON writes them), not Rust's `inf`.
+        Value::F64(f) if f.is_nan() => text.push_str("NaN"),
+        Value::F64(f) if f.is_infinite() => {
+            text.push_str(if *f > 0.0 { "Infinity" } else { "-Infinity" });
+        }
         Value::Bool(_) | Value::I64(_) | Value::F64(_) => {
             let _ = write!(text, "{value}");
         }
@@ -490,12 +512,61 @@ mod tests {
             (Value::from(vec![1_i64, 2]), "[1,2]"),
             (Value::from(vec![true, false]), "[true,false]"),
             (Value::from(vec![f64::NAN]), r#"["NaN"]"#),
+            (Value::from(f64::INFINITY), "Infinity"),
+            (Value::from(f64::NEG_INFINITY), "-Infinity"),
         ];
         for (value, expected) in cases {
             let mut text = String::new();
             tag_value(&mut text, &value);
             assert_eq!(text, expected);
         }
+    }
+
+    fn tags_of(span: &SpanData) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = Vec::new();
+        tags(span, &mut out);
+        // `tags` writes `,"tags":{…}`: wrap it to parse.
+        let json = format!("{{{}}}", &String::from_utf8(out).unwrap()[1..]);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        value["tags"].as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn error_tags_follow_the_status_and_generated_tags_are_not_duplicated() {
+        let sink = crate::sink::MemorySink::new();
+        let tracer = crate::Tracer::builder().sink(sink.clone()).build();
+        tracer
+            .span("GET /x")
+            .attr("error", "false")
+            .attr("otel.status_code", "spoofed")
+            .attr("otel.scope.name", "spoofed")
+            .attr("http.route", "/x")
+            .start()
+            .end();
+        let mut span = sink.take().remove(0);
+        let ok = tags_of(&span);
+        assert!(
+            !ok.contains_key("error"),
+            "no error tag without an error status: {ok:?}"
+        );
+        assert!(!ok.contains_key("otel.status_code"), "{ok:?}");
+        assert_eq!(ok["otel.scope.name"], span.scope.name.as_ref());
+        assert_eq!(ok["otel.library.name"], span.scope.name.as_ref());
+        assert_eq!(ok["http.route"], "/x");
+
+        span.status = Status::Error {
+            message: "card declined".into(),
+        };
+        // Keys are unique in the written JSON (a duplicate would be silently merged by the
+        // parser, so count them in the text).
+        let mut out = Vec::new();
+        tags(&span, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("\"error\":").count(), 1, "{text}");
+        assert_eq!(text.matches("\"otel.status_code\":").count(), 1, "{text}");
+        let failed = tags_of(&span);
+        assert_eq!(failed["error"], "card declined");
+        assert_eq!(failed["otel.status_code"], "ERROR");
     }
 
     #[test]
