@@ -236,7 +236,7 @@ async fn unsampled_calls_record_nothing_and_still_propagate() {
         )))
     });
     let client = ClientLayer::new(tracer.clone()).layer(inner);
-    let server = ServerLayer::new(tracer).layer(client);
+    let server = ServerLayer::new(tracer.clone()).layer(client);
     let response = server.oneshot(grpc_request()).await.unwrap();
     response.into_body().collect().await.unwrap();
     let traceparent = seen.lock().unwrap().clone().unwrap();
@@ -244,6 +244,113 @@ async fn unsampled_calls_record_nothing_and_still_propagate() {
         traceparent.to_str().unwrap().ends_with("-02"),
         "{traceparent:?}"
     );
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Both spans were decided against and nothing was recorded for them.
+    let stats = tracer.stats();
+    assert_eq!((stats.sampled_out, stats.spans_started), (2, 0), "{stats:?}");
     assert!(sink.spans().is_empty());
+}
+
+/// A body that fails after its first frame, as a reset stream does.
+struct Failing(bool);
+
+impl Body for Failing {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(Some(Err(std::io::Error::other("stream reset"))))
+        } else {
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"\0\0\0\0\0")))))
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_empty_body_dropped_unpolled_without_status_is_unknown_not_cancelled() {
+    // hyper drops a body that is already at its end without polling it.
+    let sink = MemorySink::new();
+    let service = ServerLayer::new(tracer(&sink)).layer(tower::service_fn(|_: Request<String>| {
+        let mut response = Response::new(Frames::default());
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/grpc"));
+        std::future::ready(Ok::<_, Infallible>(response))
+    }));
+    drop(service.oneshot(grpc_request()).await.unwrap());
+    let server = &sink.wait_for(1, Duration::from_secs(5)).unwrap()[0];
+    assert_eq!(
+        server.attribute("rpc.grpc.status_code"),
+        Some(&Value::I64(2))
+    );
+    assert!(matches!(server.status, Status::Error { .. }));
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_mid_way_and_an_inner_error_record_a_grpc_code() {
+    let sink = MemorySink::new();
+    let failing = ClientLayer::new(tracer(&sink)).layer(tower::service_fn(|_: Request<String>| {
+        let mut response = Response::new(Failing(false));
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/grpc"));
+        std::future::ready(Ok::<_, Infallible>(response))
+    }));
+    let response = failing.oneshot(grpc_request()).await.unwrap();
+    assert!(response.into_body().collect().await.is_err());
+
+    let refusing =
+        ServerLayer::new(tracer(&sink)).layer(tower::service_fn(|_: Request<String>| {
+            std::future::ready(Err::<Response<Frames>, _>(std::io::Error::other(
+                "no worker",
+            )))
+        }));
+    assert!(refusing.oneshot(grpc_request()).await.is_err());
+
+    let spans = sink.wait_for(2, Duration::from_secs(5)).unwrap();
+    for span in &spans {
+        assert_eq!(
+            span.attribute("rpc.grpc.status_code"),
+            Some(&Value::I64(2)),
+            "{span:?}"
+        );
+        assert_eq!(
+            span.attribute("error.type"),
+            Some(&Value::from("UNKNOWN")),
+            "{span:?}"
+        );
+        assert!(matches!(span.status, Status::Error { .. }), "{span:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_call_dropped_before_its_response_is_cancelled_on_the_server() {
+    let sink = MemorySink::new();
+    let service = ServerLayer::new(tracer(&sink)).layer(tower::service_fn(|_: Request<String>| {
+        // Never answers: the caller (or a deadline layer) gives up first.
+        std::future::pending::<Result<Response<Frames>, Infallible>>()
+    }));
+    let call = service.oneshot(grpc_request());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), call)
+            .await
+            .is_err()
+    );
+    let server = &sink.wait_for(1, Duration::from_secs(5)).unwrap()[0];
+    assert_eq!(
+        server.attribute("rpc.grpc.status_code"),
+        Some(&Value::I64(1))
+    );
+    assert_eq!(
+        server.attribute("tracewire.client.disconnected"),
+        Some(&Value::Bool(true))
+    );
+    assert_eq!(
+        server.status,
+        Status::Unset,
+        "cancelling is the client's choice"
+    );
 }

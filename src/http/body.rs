@@ -68,7 +68,13 @@ pin_project! {
                     span.add_event("client disconnected before the response was complete", Vec::new());
                 }
                 if let Some(grpc) = this.grpc.take() {
-                    grpc.dropped(&span);
+                    // hyper drops a body that is already at its end without polling it: that
+                    // response ended, without a status; anything else was cut short.
+                    if this.inner.is_end_stream() {
+                        grpc.no_status(&span);
+                    } else {
+                        grpc.dropped(&span);
+                    }
                 }
             }
         }
@@ -135,8 +141,11 @@ where
             }
             Poll::Ready(Some(Err(error))) => {
                 if let Some(span) = this.span.take() {
-                    this.grpc.take();
-                    record_error(&span, error);
+                    if let Some(grpc) = this.grpc.take() {
+                        grpc.failed(&span, error);
+                    } else {
+                        record_error(&span, error);
+                    }
                 }
             }
             Poll::Ready(Some(Ok(frame))) => {

@@ -409,6 +409,18 @@ pub(crate) fn record_status(
     }
 }
 
+/// Records a call that failed without a gRPC status (a transport error, an inner service's
+/// error): the conventions still want a status code, so UNKNOWN, which both sides count as
+/// an error, with the error's text as the message.
+pub(crate) fn record_failure(
+    span: &Span,
+    side: Side,
+    semconv: RpcSemconv,
+    error: &impl std::fmt::Display,
+) {
+    record_status(span, side, semconv, Code::UNKNOWN, Some(error.to_string()));
+}
+
 /// Records the head of a gRPC response: listed metadata, and the status when the response is
 /// trailers-only (or not a gRPC response at all). Returns whether the status is still to come,
 /// in the trailers (never for a span that does not record: there is nothing to record).
@@ -460,6 +472,12 @@ impl AwaitingTrailers {
     pub(crate) fn no_status(self, span: &Span) {
         let message = "the response ended without grpc-status".to_string();
         record_status(span, self.side, self.semconv, Code::UNKNOWN, Some(message));
+    }
+
+    /// The stream failed before its trailers (a reset, a broken connection): no status came,
+    /// so the call's outcome is UNKNOWN with the error as its message.
+    pub(crate) fn failed(self, span: &Span, error: &impl std::fmt::Display) {
+        record_failure(span, self.side, self.semconv, error);
     }
 
     /// The body was dropped before its trailers: the caller cancelled the call.

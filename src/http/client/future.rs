@@ -118,6 +118,10 @@ where
                     response.map(|body| ResponseBody::new(body, span, EarlyDrop::Nothing))
                 ))
             }
+            Err(error) if *this.grpc => {
+                grpc::record_failure(&span, Side::Client, this.config.rpc_semconv, &error);
+                Poll::Ready(Err(error))
+            }
             Err(error) => {
                 record_error(&span, &error);
                 Poll::Ready(Err(error))

@@ -46,6 +46,23 @@ pin_project! {
         config: Arc<ServerConfig>,
         grpc: bool,
     }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before the response head: the client went away (hyper drops the
+            // request on a reset stream or a closed connection), or a deadline layer above
+            // gave up on it (tonic's `grpc-timeout`).
+            let this = this.project();
+            if let Some(span) = this.span.take() {
+                span.set_attribute("tracewire.client.disconnected", true);
+                span.add_event("request dropped before the response was ready", Vec::new());
+                if *this.grpc {
+                    let trailers = AwaitingTrailers { side: Side::Server, semconv: this.config.rpc_semconv };
+                    trailers.dropped(&span);
+                }
+            }
+        }
+    }
 }
 
 impl<F> ResponseFuture<F> {
@@ -109,6 +126,10 @@ where
                 Poll::Ready(Ok(response.map(|body| {
                     ResponseBody::new(body, span, EarlyDrop::ClientWentAway)
                 })))
+            }
+            Err(error) if *this.grpc => {
+                grpc::record_failure(&span, Side::Server, this.config.rpc_semconv, &error);
+                Poll::Ready(Err(error))
             }
             Err(error) => {
                 record_error(&span, &error);
