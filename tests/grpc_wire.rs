@@ -246,7 +246,11 @@ async fn unsampled_calls_record_nothing_and_still_propagate() {
     );
     // Both spans were decided against and nothing was recorded for them.
     let stats = tracer.stats();
-    assert_eq!((stats.sampled_out, stats.spans_started), (2, 0), "{stats:?}");
+    assert_eq!(
+        (stats.sampled_out, stats.spans_started),
+        (2, 0),
+        "{stats:?}"
+    );
     assert!(sink.spans().is_empty());
 }
 

@@ -62,40 +62,61 @@ pub(crate) fn span_name_and_route(
     (name, Some(route))
 }
 
-/// `s` interned (see [`intern_with`]).
-pub(crate) fn intern(s: &str) -> Cow<'static, str> {
-    intern_with(&[s])
+/// A gRPC method path interned (see [`Interner`]). The path is the caller's: a server layer
+/// sees it before the router, unknown methods included, so these have a table of their own,
+/// and a caller inventing paths can neither fill the route table nor grow memory past a bound.
+pub(crate) fn intern_grpc_method(path: &str) -> Cow<'static, str> {
+    static GRPC_METHODS: Interner = Interner::new(1024);
+    GRPC_METHODS.intern(&[path])
 }
 
-/// An interned string: route templates and span names are few per service, so each distinct
-/// one is leaked once and shared; past a bound (a service that builds names from raw paths),
-/// strings are allocated per call instead, so memory stays bounded.
+/// Interned strings: route templates and span names are few per service, so each distinct
+/// one (up to 256 bytes) is leaked once and shared; past a bound (a service that builds names
+/// from raw paths), strings are allocated per call instead, so memory stays bounded.
+pub(crate) struct Interner {
+    set: LazyLock<RwLock<HashSet<&'static str>>>,
+    max_entries: usize,
+}
+
+impl Interner {
+    const fn new(max_entries: usize) -> Self {
+        Self {
+            set: LazyLock::new(|| RwLock::new(HashSet::new())),
+            max_entries,
+        }
+    }
+
+    fn intern(&self, parts: &[&str]) -> Cow<'static, str> {
+        let mut buffer = [0u8; 256];
+        let Some(joined) = join_into(&mut buffer, parts) else {
+            // Longer than any template we expect: not worth keeping forever.
+            return Cow::Owned(parts.concat());
+        };
+        if let Some(found) = self
+            .set
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(joined)
+        {
+            return Cow::Borrowed(found);
+        }
+        let mut set = self.set.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = set.get(joined) {
+            return Cow::Borrowed(found);
+        }
+        if set.len() >= self.max_entries {
+            return Cow::Owned(joined.to_owned());
+        }
+        let leaked: &'static str = Box::leak(joined.to_owned().into_boxed_str());
+        set.insert(leaked);
+        Cow::Borrowed(leaked)
+    }
+}
+
+/// A span name `{method} {route}` interned in the routes' table.
 fn intern_with(parts: &[&str]) -> Cow<'static, str> {
-    const MAX_INTERNED: usize = 4096;
-    static INTERNED: LazyLock<RwLock<HashSet<&'static str>>> =
-        LazyLock::new(|| RwLock::new(HashSet::new()));
-    let mut buffer = [0u8; 256];
-    let joined: Cow<'_, str> = match join_into(&mut buffer, parts) {
-        Some(joined) => Cow::Borrowed(joined),
-        None => Cow::Owned(parts.concat()),
-    };
-    if let Some(found) = INTERNED
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(joined.as_ref())
-    {
-        return Cow::Borrowed(found);
-    }
-    let mut set = INTERNED.write().unwrap_or_else(PoisonError::into_inner);
-    if let Some(found) = set.get(joined.as_ref()) {
-        return Cow::Borrowed(found);
-    }
-    if set.len() >= MAX_INTERNED {
-        return Cow::Owned(joined.into_owned());
-    }
-    let leaked: &'static str = Box::leak(joined.into_owned().into_boxed_str());
-    set.insert(leaked);
-    Cow::Borrowed(leaked)
+    static ROUTES: Interner = Interner::new(4096);
+    ROUTES.intern(parts)
 }
 
 /// Joins `parts` in a stack buffer when they fit, so that a lookup allocates nothing.
@@ -359,6 +380,25 @@ mod tests {
         assert!(matches!((&a, &b), (Cow::Borrowed(x), Cow::Borrowed(y)) if std::ptr::eq(*x, *y)));
         let long = "x".repeat(300);
         assert_eq!(intern_with(&[&long]), long.as_str());
+    }
+
+    #[test]
+    fn callers_inventing_grpc_paths_cannot_fill_the_route_table() {
+        assert!(matches!(
+            intern_grpc_method(&"x".repeat(300)),
+            Cow::Owned(_)
+        ));
+        for i in 0..1100 {
+            let _ = intern_grpc_method(&format!("made.Up{i}/Method"));
+        }
+        assert!(matches!(
+            intern_grpc_method("made.Up1099/Method"),
+            Cow::Owned(_)
+        ));
+        assert!(matches!(
+            span_name_and_route("GET", Some("/after-the-flood")).0,
+            Cow::Borrowed("GET /after-the-flood")
+        ));
     }
 
     #[test]

@@ -54,7 +54,7 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use crate::Span;
 use crate::config::{ConfigWarning, Configured, process_env};
 use crate::context::percent_decode;
-use crate::http::attributes::{client_address, intern, record_headers, server_address};
+use crate::http::attributes::{client_address, intern_grpc_method, record_headers, server_address};
 use crate::http::classify::Side;
 use crate::semconv::{
     CLIENT_ADDRESS, ERROR_TYPE, RPC_GRPC_STATUS_CODE, RPC_METHOD, RPC_RESPONSE_STATUS_CODE,
@@ -171,7 +171,7 @@ impl GrpcMethod {
             return None;
         }
         Some(GrpcMethod {
-            full: intern(full),
+            full: intern_grpc_method(full),
             slash,
         })
     }
