@@ -289,3 +289,19 @@ fn strict_mode_turns_every_warning_into_one_error() {
     assert!(message.contains("OTEL_SDK_DISABLED=\"maybe\""), "{message}");
     assert!(from_env(&[("OTEL_SERVICE_NAME", "ok")]).strict().is_ok());
 }
+
+/// A disabled SDK, or `OTEL_TRACES_EXPORTER=none`, gets no exporter (so no background thread
+/// and no connection attempts); without either, the default exporter is built.
+#[cfg(feature = "otlp")]
+#[test]
+fn disabled_or_none_builds_no_exporter() {
+    let sink_of = |pairs: &[(&str, &str)]| format!("{:?}", from_env(pairs).value.build());
+    assert!(sink_of(&[]).contains("BatchSink"), "{}", sink_of(&[]));
+    for pairs in [
+        &[("OTEL_SDK_DISABLED", "true")][..],
+        &[("OTEL_TRACES_EXPORTER", "none")][..],
+    ] {
+        let tracer = sink_of(pairs);
+        assert!(!tracer.contains("BatchSink"), "{pairs:?}: {tracer}");
+    }
+}

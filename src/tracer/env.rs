@@ -75,7 +75,13 @@ impl TracerBuilder {
         let (batch, batch_warnings) = BatchConfig::read_env(&lookup);
         builder.batch = batch;
         warnings.extend(batch_warnings);
-        builder.env_exporters = read_exporters(&lookup, &mut warnings);
+        // A disabled SDK records nothing: no exporter, so no background thread either.
+        if !builder.disabled {
+            builder.env_exporters = read_exporters(&lookup, &mut warnings);
+            builder.env_chose_none = builder.env_exporters.is_empty()
+                && lookup("OTEL_TRACES_EXPORTER")
+                    .is_some_and(|v| v.split(',').any(|n| n.trim().eq_ignore_ascii_case("none")));
+        }
 
         Configured::logged(builder, warnings)
     }

@@ -329,6 +329,8 @@ pub struct TracerBuilder {
     disabled: bool,
     /// Exporters `OTEL_TRACES_EXPORTER` chose; used when no sink is set in code.
     env_exporters: Vec<env::EnvExporter>,
+    /// `OTEL_TRACES_EXPORTER=none`: no sink is what was asked for.
+    env_chose_none: bool,
 }
 
 impl Default for TracerBuilder {
@@ -348,6 +350,7 @@ impl Default for TracerBuilder {
             batch: BatchConfig::default(),
             disabled: false,
             env_exporters: Vec::new(),
+            env_chose_none: false,
         }
     }
 }
@@ -463,7 +466,13 @@ impl TracerBuilder {
                     });
                 return Arc::new(fan_out);
             }
-            log::warn!("tracewire: no sink configured; finished spans are counted and discarded");
+            // Disabled records nothing, and `none` asked for nothing: only an oversight is
+            // worth a warning.
+            if !self.disabled && !self.env_chose_none {
+                log::warn!(
+                    "tracewire: no sink configured; finished spans are counted and discarded"
+                );
+            }
             Arc::new(Discard)
         });
         Tracer {
