@@ -469,6 +469,46 @@ async fn a_batch_over_64_mib_is_split_into_requests_under_it() {
     assert_eq!(tracer.stats().sink.export_failed, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_one_part_of_a_split_batch_fails_only_its_spans_count_as_failed() {
+    let receiver = Receiver::start().await;
+    // The first request is refused for good (400 is not retried); the rest are taken.
+    receiver.script([Answer::status(400)]);
+    // One batch of all 70 spans (sent at shutdown, the schedule being far off), so that it
+    // has to be split.
+    let exporter = OtlpExporter::new(config(&receiver)).unwrap();
+    let tracer = tracer_with(BatchSink::with_config(exporter, BatchConfig::default()));
+    let big = "x".repeat(1 << 20);
+    for i in 0..70 {
+        tracer
+            .span(format!("big {i}"))
+            .attr("payload", big.clone())
+            .start()
+            .end();
+    }
+    let closing = tracer.clone();
+    let result = tokio::task::spawn_blocking(move || closing.shutdown(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert!(result.is_err(), "a shutdown that lost spans says so");
+    let received = receiver.received();
+    assert!(received.len() >= 2, "{} requests", received.len());
+    let spans_in = |body: &[u8]| {
+        ExportTraceServiceRequest::decode(body)
+            .unwrap()
+            .resource_spans[0]
+            .scope_spans[0]
+            .spans
+            .len() as u64
+    };
+    let refused = spans_in(&received[0].body);
+    let taken: u64 = received[1..].iter().map(|r| spans_in(&r.body)).sum();
+    assert_eq!(refused + taken, 70);
+    let stats = tracer.stats().sink;
+    assert_eq!(stats.export_failed, refused, "{stats:?}");
+    assert_eq!(stats.exported, taken, "{stats:?}");
+}
+
 #[cfg(feature = "zstd")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zstd_bodies_arrive() {

@@ -2,6 +2,7 @@
 //! share, with compression, headers, a per-attempt timeout and bounded response reading.
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,6 +17,8 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::Compression;
 use super::otlp::retry::{Attempt, parse_retry_after};
+use crate::sink::ExportError;
+use crate::span::SpanData;
 
 /// Response bodies are read up to this size; a larger body is not read (OTLP receivers answer
 /// with a few bytes, and a broken or hostile one must not grow our memory).
@@ -303,6 +306,77 @@ fn error_message(body: &[u8]) -> Option<String> {
         text.push('…');
     }
     (!text.is_empty()).then_some(text)
+}
+
+/// Sends `batch` in as many requests as it takes to keep each under [`MAX_REQUEST_BODY`]
+/// (halving the batch until each part fits), and says how it went. A span that alone encodes
+/// over the limit cannot be sent, and counts as failed.
+pub(crate) async fn send_in_parts<'a, Fut>(
+    batch: &'a [SpanData],
+    encode: impl Fn(&'a [SpanData]) -> Vec<u8>,
+    send: impl Fn(Vec<u8>) -> Fut,
+) -> PartsSent
+where
+    Fut: std::future::Future<Output = Result<(), ExportError>>,
+{
+    let mut outcome = PartsSent {
+        total: batch.len() as u64,
+        failed: 0,
+        last_error: None,
+    };
+    let mut pending = vec![batch];
+    while let Some(part) = pending.pop() {
+        let body = encode(part);
+        if body.len() > MAX_REQUEST_BODY {
+            if part.len() > 1 {
+                let (first, second) = part.split_at(part.len() / 2);
+                pending.push(second);
+                pending.push(first);
+            } else {
+                outcome.failed += 1;
+                outcome.last_error = Some(ExportError(format!(
+                    "a span encodes to {} bytes, over the {MAX_REQUEST_BODY}-byte request \
+                     limit; dropped",
+                    body.len()
+                )));
+            }
+            continue;
+        }
+        if let Err(error) = send(body).await {
+            outcome.failed += part.len() as u64;
+            outcome.last_error = Some(error);
+        }
+    }
+    outcome
+}
+
+/// How the requests of one batch went.
+pub(crate) struct PartsSent {
+    total: u64,
+    failed: u64,
+    last_error: Option<ExportError>,
+}
+
+impl PartsSent {
+    /// The export's result: `Err` when nothing was delivered; when only some parts were, `Ok`
+    /// with the undelivered spans added to `failed`, for
+    /// [`Exporter::take_failed`](crate::sink::Exporter::take_failed), so that the spans the
+    /// receiver has are counted as exported and only the others as failed.
+    pub(crate) fn into_result(self, failed: &AtomicU64) -> Result<(), ExportError> {
+        match self.last_error {
+            None => Ok(()),
+            Some(error) if self.failed >= self.total => Err(error),
+            Some(error) => {
+                log::warn!(
+                    "tracewire: {} of {} spans could not be exported: {error}",
+                    self.failed,
+                    self.total
+                );
+                failed.fetch_add(self.failed, Ordering::Relaxed);
+                Ok(())
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -29,10 +29,11 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::Compression;
-use super::http::{HttpSender, MAX_REQUEST_BODY, classify_status};
+use super::http::{HttpSender, classify_status, send_in_parts};
 use super::otlp::RetryPolicy;
 use super::otlp::json::{Buf, decimal, string};
 use super::otlp::retry::{Attempt, with_retries};
@@ -164,6 +165,8 @@ pub struct ZipkinExporter {
     sender: HttpSender,
     retry: RetryPolicy,
     endpoint: String,
+    /// Spans of split batches whose request failed, since the last `take_failed`.
+    failed: AtomicU64,
 }
 
 impl ZipkinExporter {
@@ -182,6 +185,7 @@ impl ZipkinExporter {
             sender,
             retry: config.retry,
             endpoint: config.endpoint,
+            failed: AtomicU64::new(0),
         })
     }
 
@@ -232,29 +236,14 @@ impl ZipkinExporter {
 impl Exporter for ZipkinExporter {
     fn export<'a>(&'a self, batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>> {
         Box::pin(async move {
-            let mut pending = vec![batch];
-            let mut result = Ok(());
-            while let Some(part) = pending.pop() {
-                let body = Self::encode(part);
-                if body.len() > MAX_REQUEST_BODY && part.len() > 1 {
-                    let (first, second) = part.split_at(part.len() / 2);
-                    pending.push(second);
-                    pending.push(first);
-                    continue;
-                }
-                if body.len() > MAX_REQUEST_BODY {
-                    result = Err(ExportError(format!(
-                        "a span encodes to {} bytes, over the request limit; dropped",
-                        body.len()
-                    )));
-                    continue;
-                }
-                if let Err(error) = self.send(body).await {
-                    result = Err(error);
-                }
-            }
-            result
+            send_in_parts(batch, Self::encode, |body| self.send(body))
+                .await
+                .into_result(&self.failed)
         })
+    }
+
+    fn take_failed(&self) -> u64 {
+        self.failed.swap(0, Ordering::Relaxed)
     }
 }
 

@@ -438,14 +438,22 @@ impl Worker {
             // Taken after every export, so that a failed export's partial count is not carried
             // into the next one.
             let rejected = self.exporter.take_rejected().min(count);
+            let failed = self.exporter.take_failed().min(count - rejected);
             match outcome {
                 Ok(Ok(())) => {
                     shared
                         .exported
-                        .fetch_add(count - rejected, Ordering::Relaxed);
+                        .fetch_add(count - rejected - failed, Ordering::Relaxed);
                     shared
                         .export_rejected
                         .fetch_add(rejected, Ordering::Relaxed);
+                    shared.export_failed.fetch_add(failed, Ordering::Relaxed);
+                    if failed > 0 {
+                        // The exporter logged why; a flush or shutdown still learns of it.
+                        result = Err(SinkError::Export(format!(
+                            "{failed} of {count} spans could not be exported"
+                        )));
+                    }
                 }
                 Ok(Err(error)) => {
                     shared.export_failed.fetch_add(count, Ordering::Relaxed);

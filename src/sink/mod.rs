@@ -161,6 +161,14 @@ pub trait Exporter: Send + Sync + fmt::Debug + 'static {
         0
     }
 
+    /// How many spans of the exports since the last call could not be delivered although the
+    /// export returned `Ok`: a batch sent in several requests of which some failed. The batch
+    /// sink counts them as [`export_failed`](SinkStats::export_failed) and the rest as
+    /// exported. 0 by default.
+    fn take_failed(&self) -> u64 {
+        0
+    }
+
     /// Releases resources; called once, after the last batch.
     fn shutdown(&self) {}
 

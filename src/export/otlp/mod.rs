@@ -58,7 +58,7 @@ pub use proto::encode_protobuf;
 pub use retry::RetryPolicy;
 
 use self::retry::{Attempt, with_retries};
-use super::http::{HttpSender, MAX_REQUEST_BODY, classify_status};
+use super::http::{HttpSender, classify_status, send_in_parts};
 use crate::sink::{BoxFuture, ExportError, Exporter};
 use crate::span::SpanData;
 
@@ -121,6 +121,8 @@ pub struct OtlpExporter {
     /// Spans refused by partial successes since the last `take_rejected` (the batch sink calls
     /// it after each export, and runs one export at a time).
     rejected: AtomicU64,
+    /// Spans of split batches whose request failed, since the last `take_failed`.
+    failed: AtomicU64,
     /// Whether a partial success was logged at `warn` level already.
     partial_logged: AtomicBool,
     /// The size of the last request, to size the next buffer.
@@ -171,6 +173,7 @@ impl OtlpExporter {
             protocol: config.protocol,
             retry: config.retry,
             rejected: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
             partial_logged: AtomicBool::new(false),
             last_size: AtomicUsize::new(4096),
             endpoint: config.endpoint,
@@ -329,31 +332,14 @@ fn partial_success_json(body: &[u8]) -> Attempt {
 impl Exporter for OtlpExporter {
     fn export<'a>(&'a self, batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>> {
         Box::pin(async move {
-            // A batch too large for one request is halved until each part fits.
-            let mut pending = vec![batch];
-            let mut result = Ok(());
-            while let Some(part) = pending.pop() {
-                let body = self.encode(part);
-                if body.len() > MAX_REQUEST_BODY {
-                    if part.len() > 1 {
-                        let (first, second) = part.split_at(part.len() / 2);
-                        pending.push(second);
-                        pending.push(first);
-                    } else {
-                        result = Err(ExportError(format!(
-                            "a span encodes to {} bytes, over the {MAX_REQUEST_BODY}-byte \
-                             request limit; dropped",
-                            body.len()
-                        )));
-                    }
-                    continue;
-                }
-                if let Err(error) = self.send(body).await {
-                    result = Err(error);
-                }
-            }
-            result
+            send_in_parts(batch, |part| self.encode(part), |body| self.send(body))
+                .await
+                .into_result(&self.failed)
         })
+    }
+
+    fn take_failed(&self) -> u64 {
+        self.failed.swap(0, Ordering::Relaxed)
     }
 
     fn take_rejected(&self) -> u64 {
