@@ -434,10 +434,8 @@ async fn a_success_whose_body_stalls_is_not_sent_again() {
     assert_eq!((stats.exported, stats.export_failed), (6, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_over_64_mib_is_split_into_requests_under_it() {
-    let receiver = Receiver::start().await;
-    let (tracer, memory) = traced(config(&receiver));
+/// 70 spans of a 1 MiB attribute each: together over the 64 MiB a request may carry.
+fn end_70_one_mib_spans(tracer: &Tracer) {
     let big = "x".repeat(1 << 20);
     for i in 0..70 {
         tracer
@@ -446,6 +444,13 @@ async fn a_batch_over_64_mib_is_split_into_requests_under_it() {
             .start()
             .end();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_64_mib_is_split_into_requests_under_it() {
+    let receiver = Receiver::start().await;
+    let (tracer, memory) = traced(config(&receiver));
+    end_70_one_mib_spans(&tracer);
     shutdown(&tracer).await;
     let received = receiver.received();
     assert!(received.len() >= 2, "{} requests", received.len());
@@ -478,14 +483,7 @@ async fn when_one_part_of_a_split_batch_fails_only_its_spans_count_as_failed() {
     // has to be split.
     let exporter = OtlpExporter::new(config(&receiver)).unwrap();
     let tracer = tracer_with(BatchSink::with_config(exporter, BatchConfig::default()));
-    let big = "x".repeat(1 << 20);
-    for i in 0..70 {
-        tracer
-            .span(format!("big {i}"))
-            .attr("payload", big.clone())
-            .start()
-            .end();
-    }
+    end_70_one_mib_spans(&tracer);
     let closing = tracer.clone();
     let result = tokio::task::spawn_blocking(move || closing.shutdown(Duration::from_secs(30)))
         .await
