@@ -223,14 +223,17 @@ impl Tracer {
     }
 
     /// Decides, then starts a recording span or returns a context-only one.
-    fn start_span(&self, builder: &mut SpanBuilder<'_>) -> Span {
-        let inner = &self.inner;
+    /// Starts the span `builder` describes. The tracer comes by value when the builder owns
+    /// it (`tracewire::span` takes it from the current span), so that the span takes it over
+    /// instead of counting one more reference.
+    fn start_span(tracer: Cow<'_, Tracer>, builder: &mut SpanBuilder<'_>) -> Span {
+        let inner = &tracer.inner;
         let parent = builder.resolve_parent();
         if inner.disabled {
             // OTEL_SDK_DISABLED: pass the incoming context on unchanged, record nothing.
             return Span::from_inner(match parent {
                 Some(context) => Inner::NonRecording {
-                    tracer: self.clone(),
+                    tracer: tracer.into_owned(),
                     context,
                 },
                 None => Inner::None,
@@ -265,14 +268,19 @@ impl Tracer {
         if result.decision == SamplingDecision::Drop {
             inner.counters.sampled_out.fetch_add(1, Ordering::Relaxed);
             return Span::from_inner(Inner::NonRecording {
-                tracer: self.clone(),
+                tracer: tracer.into_owned(),
                 context,
             });
         }
         inner.counters.started.fetch_add(1, Ordering::Relaxed);
         let record = span::new_record(builder, &inner.limits);
-        let recording =
-            RecordingSpan::new(self.clone(), context, parent.as_ref(), builder.kind, record);
+        let recording = RecordingSpan::new(
+            tracer.into_owned(),
+            context,
+            parent.as_ref(),
+            builder.kind,
+            record,
+        );
         Span::from_inner(Inner::Recording(Arc::new(recording)))
     }
 

@@ -497,7 +497,7 @@ impl<'a> SpanBuilder<'a> {
     pub fn start(mut self) -> Span {
         match self.tracer.take() {
             // By reference: the builder is large, and moving it costs more than the call.
-            Some(tracer) => tracer.start_span(&mut self),
+            Some(tracer) => Tracer::start_span(tracer, &mut self),
             None => Span::none(),
         }
     }
