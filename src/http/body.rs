@@ -92,11 +92,22 @@ pub(crate) enum EarlyDrop {
 
 impl<B: Body> ResponseBody<B> {
     pub(crate) fn new(inner: B, span: Span, early_drop: EarlyDrop) -> Self {
-        let context = Some(Context::from_span(&span));
+        let context = Context::from_span(&span);
+        Self::with_context(inner, span, context, early_drop)
+    }
+
+    /// A body polled with `context` current (the one the handler ran with, when there is one:
+    /// it carries the same span and the request's baggage).
+    pub(crate) fn with_context(
+        inner: B,
+        span: Span,
+        context: Context,
+        early_drop: EarlyDrop,
+    ) -> Self {
         Self {
             inner,
             span: Some(span),
-            context,
+            context: Some(context),
             early_drop,
             grpc: None,
         }
@@ -106,10 +117,11 @@ impl<B: Body> ResponseBody<B> {
     pub(crate) fn grpc(
         inner: B,
         span: Span,
+        context: Context,
         early_drop: EarlyDrop,
         grpc: AwaitingTrailers,
     ) -> Self {
-        let mut body = Self::new(inner, span, early_drop);
+        let mut body = Self::with_context(inner, span, context, early_drop);
         body.grpc = Some(grpc);
         body
     }

@@ -216,6 +216,14 @@ pin_project! {
     }
 }
 
+impl<F> Instrumented<F> {
+    /// The context it runs with, taken out (for what comes after the future, such as a
+    /// response body that runs with the same context, without another reference count).
+    pub(crate) fn take_context(self: Pin<&mut Self>) -> Option<Context> {
+        self.project().context.take()
+    }
+}
+
 impl<F: Future> Future for Instrumented<F> {
     type Output = F::Output;
 

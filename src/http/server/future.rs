@@ -14,7 +14,7 @@ use crate::http::body::{EarlyDrop, ResponseBody};
 use crate::http::classify::{Side, record_error, record_server_response};
 use crate::http::grpc::{self, AwaitingTrailers};
 use crate::propagation::TraceContextPropagator;
-use crate::{Instrumented, Span};
+use crate::{Context, Instrumented, Span};
 
 pin_project! {
     /// The future of a traced request: the inner service's future, run with the request's
@@ -90,9 +90,14 @@ where
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = ready!(this.inner.poll(cx));
+        let mut this = self.project();
+        let result = ready!(this.inner.as_mut().poll(cx));
         let span = this.span.take().unwrap_or_else(Span::none);
+        // The body runs with the context the handler ran with: same span, same baggage.
+        let context = this
+            .inner
+            .take_context()
+            .unwrap_or_else(|| Context::from_span(&span));
         match result {
             Ok(mut response) if *this.grpc => {
                 let semconv = this.config.rpc_semconv;
@@ -110,9 +115,9 @@ where
                     true => {
                         let side = Side::Server;
                         let trailers = AwaitingTrailers { side, semconv };
-                        ResponseBody::grpc(body, span, early_drop, trailers)
+                        ResponseBody::grpc(body, span, context, early_drop, trailers)
                     }
-                    false => ResponseBody::new(body, span, early_drop),
+                    false => ResponseBody::with_context(body, span, context, early_drop),
                 })))
             }
             Ok(mut response) => {
@@ -124,7 +129,7 @@ where
                 );
                 add_trace_headers(&mut response, &span, this.config);
                 Poll::Ready(Ok(response.map(|body| {
-                    ResponseBody::new(body, span, EarlyDrop::ClientWentAway)
+                    ResponseBody::with_context(body, span, context, EarlyDrop::ClientWentAway)
                 })))
             }
             Err(error) if *this.grpc => {
