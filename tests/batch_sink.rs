@@ -201,7 +201,7 @@ fn failed_and_panicking_exports_are_counted() {
 async fn no_deadlock_on_a_current_thread_runtime_with_flush_and_shutdown_from_async_code() {
     let exporter = GatedExporter::open();
     let tracer = tracer_with(exporter.clone(), config(2048, 512));
-    for _ in 0..100 {
+    for _ in 0..30 {
         tracer
             .span("async")
             .in_scope(tokio::task::yield_now())
@@ -313,4 +313,41 @@ fn a_full_queue_wakes_the_worker_before_the_schedule_does() {
     }
     assert_eq!(exporter.received.load(Ordering::SeqCst), 10);
     assert_eq!(tracer.stats().sink.dropped_queue_full, 1);
+}
+
+#[test]
+fn spans_ending_during_shutdown_are_each_exported_or_counted_as_dropped() {
+    // Producers keep ending spans while shutdown drains: a span pushed after the final drain
+    // must still be accounted for.
+    for _ in 0..30 {
+        let exporter = GatedExporter::open();
+        let tracer = tracer_with(exporter.clone(), config(2048, 64));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let producers: Vec<_> = (0..8)
+            .map(|_| {
+                let (tracer, stop) = (tracer.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        tracer.span("busy").start().end();
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(2));
+        let _ = tracer.shutdown(Duration::from_secs(10));
+        stop.store(true, Ordering::Relaxed);
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        let stats = tracer.stats();
+        assert_eq!(
+            stats.spans_ended,
+            stats.sink.exported + stats.sink.dropped(),
+            "{stats:?}"
+        );
+        assert_eq!(
+            exporter.received.load(Ordering::SeqCst) as u64,
+            stats.sink.exported
+        );
+    }
 }

@@ -108,6 +108,8 @@ impl BatchConfig {
 
     /// This configuration with sizes made usable: at least one span, batch within queue.
     fn normalized(mut self) -> Self {
+        // A zero delay would have the worker spin; a millisecond is as good as "at once".
+        self.scheduled_delay = self.scheduled_delay.max(Duration::from_millis(1));
         self.max_queue_size = self.max_queue_size.max(1);
         self.max_export_batch_size = self.max_export_batch_size.clamp(1, self.max_queue_size);
         self
@@ -162,6 +164,9 @@ struct Shared {
     wake_pending: AtomicBool,
     batch_size: usize,
     shut_down: AtomicBool,
+    /// Set by the worker once its final drain is done: a span pushed after that would never
+    /// be exported, so whoever finds one in the queue then counts it as dropped.
+    drained: AtomicBool,
     queued: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_after_shutdown: AtomicU64,
@@ -180,6 +185,14 @@ impl Shared {
     fn wake_worker(&self) {
         if let Some(worker) = self.worker.get() {
             worker.unpark();
+        }
+    }
+
+    /// Empties the queue after the final drain, counting each span as dropped after shutdown.
+    fn drop_leftovers(&self) {
+        while let Some(span) = self.queue.pop() {
+            self.dropped_after_shutdown.fetch_add(1, Ordering::Relaxed);
+            crate::span::pool::give(span.attributes);
         }
     }
 
@@ -209,6 +222,7 @@ impl BatchSink {
             wake_pending: AtomicBool::new(false),
             batch_size: config.max_export_batch_size,
             shut_down: AtomicBool::new(false),
+            drained: AtomicBool::new(false),
             queued: AtomicU64::new(0),
             dropped_queue_full: AtomicU64::new(0),
             dropped_after_shutdown: AtomicU64::new(0),
@@ -275,6 +289,14 @@ impl SpanSink for BatchSink {
                 shared.wake_worker();
             }
             return;
+        }
+        // A producer that read `shut_down` just before shutdown set it may push after the
+        // worker's final drain. The fence pairs with the worker's after it sets `drained`:
+        // either the worker's last look sees this span, or this producer sees `drained` and
+        // takes the span back out, so no span stays queued unaccounted.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if shared.drained.load(Ordering::Relaxed) {
+            shared.drop_leftovers();
         }
         let queued = shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
         // Reading the queue's length touches a cache line the worker writes, so look only every
@@ -381,6 +403,9 @@ impl Worker {
                         // ends; it also takes spans pushed by a producer that checked the flag
                         // just before it was set.
                         let result = self.export(&runtime, usize::MAX);
+                        shared.drained.store(true, Ordering::Relaxed);
+                        std::sync::atomic::fence(Ordering::SeqCst);
+                        shared.drop_leftovers();
                         self.exporter.shutdown();
                         if let Some(ack) = ack {
                             let _ = ack.try_send(result);
