@@ -201,7 +201,7 @@ fn failed_and_panicking_exports_are_counted() {
 async fn no_deadlock_on_a_current_thread_runtime_with_flush_and_shutdown_from_async_code() {
     let exporter = GatedExporter::open();
     let tracer = tracer_with(exporter.clone(), config(2048, 512));
-    for _ in 0..30 {
+    for _ in 0..100 {
         tracer
             .span("async")
             .in_scope(tokio::task::yield_now())
