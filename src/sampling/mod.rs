@@ -291,7 +291,15 @@ pub struct AlwaysOn;
 
 impl ShouldSample for AlwaysOn {
     fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
-        SamplingResult::with_parent_state(SamplingDecision::RecordAndSample, params)
+        let mut result =
+            SamplingResult::with_parent_state(SamplingDecision::RecordAndSample, params);
+        // Following a sampled parent (parent-based's default) keeps its threshold; sampling
+        // what upstream did not sample changes the probability, and an unknown one erases
+        // `th` (tracestate probability sampling, "General requirements").
+        if !params.parent.is_some_and(|p| p.flags().is_sampled()) {
+            result.trace_state = erase_threshold(&result.trace_state);
+        }
+        result
     }
 }
 

@@ -1,6 +1,8 @@
 //! `TraceIdRatioBased`, decided exactly as the OpenTelemetry Rust and Go SDKs decide it.
 
-use super::{Sampler, SamplingDecision, SamplingParams, SamplingResult, ShouldSample};
+use super::{
+    Sampler, SamplingDecision, SamplingParams, SamplingResult, ShouldSample, erase_threshold,
+};
 use crate::id::TraceId;
 
 /// Samples a fixed fraction of traces, chosen by trace id, so every service that uses the
@@ -75,7 +77,16 @@ impl TraceIdRatio {
 
 impl ShouldSample for TraceIdRatio {
     fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
-        SamplingResult::with_parent_state(self.decide(params.trace_id), params)
+        let decision = self.decide(params.trace_id);
+        let mut result = SamplingResult::with_parent_state(decision, params);
+        if decision.is_sampled() {
+            // This ratio is not OpenTelemetry's consistent scheme, so an `ot=th` from upstream
+            // would misstate the probability that kept this span: tracestate probability
+            // sampling, "General requirements": stages of unknown probability "must erase
+            // the OpenTelemetry threshold value in their output".
+            result.trace_state = erase_threshold(&result.trace_state);
+        }
+        result
     }
 }
 
@@ -180,17 +191,59 @@ mod tests {
     }
 
     #[test]
-    fn keeps_parent_trace_state_and_ignores_parent_flag() {
+    fn keeps_parent_trace_state_but_not_its_threshold_and_ignores_parent_flag() {
         let state: TraceState = "ot=th:8,vendor=x".parse().unwrap();
         let parent = SpanContext::new(
             TraceId::from_u128(1).unwrap(),
             SpanId::from_u64(1).unwrap(),
             TraceFlags::NONE,
         )
-        .with_state(state.clone());
+        .with_state(state);
         let params = SamplingParams::new(Some(&parent), parent.trace_id(), "x", SpanKind::Client);
         let result = Sampler::ratio(0.5).should_sample(&params);
         assert_eq!(result.decision, SamplingDecision::RecordAndSample);
-        assert_eq!(result.trace_state, state);
+        assert_eq!(result.trace_state.to_string(), "vendor=x");
+    }
+
+    #[test]
+    fn a_stale_upstream_threshold_is_erased_and_other_state_kept() {
+        for (sampler, flags) in [
+            (Sampler::from(TraceIdRatio::new(1.0)), TraceFlags::NONE),
+            (Sampler::always_on(), TraceFlags::NONE),
+        ] {
+            let parent = SpanContext::new(
+                TraceId::from_u128(7).unwrap(),
+                SpanId::from_u64(9).unwrap(),
+                flags,
+            )
+            .with_state(
+                "ot=th:8;rv:00000000000001,rojo=1"
+                    .parse::<TraceState>()
+                    .unwrap(),
+            );
+            let params =
+                SamplingParams::new(Some(&parent), parent.trace_id(), "GET /", SpanKind::Server);
+            let result = sampler.should_sample(&params);
+            assert!(result.decision.is_sampled());
+            assert_eq!(
+                result.trace_state.to_string(),
+                "ot=rv:00000000000001,rojo=1"
+            );
+        }
+        // Following a sampled parent, always-on keeps its threshold.
+        let sampled = SpanContext::new(
+            TraceId::from_u128(7).unwrap(),
+            SpanId::from_u64(9).unwrap(),
+            TraceFlags::NONE.with_sampled(true),
+        )
+        .with_state("ot=th:8".parse::<TraceState>().unwrap());
+        let params = SamplingParams::new(
+            Some(&sampled),
+            sampled.trace_id(),
+            "GET /",
+            SpanKind::Server,
+        );
+        let kept = Sampler::always_on().should_sample(&params).trace_state;
+        assert_eq!(kept.to_string(), "ot=th:8");
     }
 }
