@@ -351,3 +351,41 @@ fn spans_ending_during_shutdown_are_each_exported_or_counted_as_dropped() {
         );
     }
 }
+
+#[test]
+fn record_only_spans_are_counted_apart_and_every_other_span_is_accounted_for() {
+    use tracewire::sampling::ShouldSample;
+    use tracewire::sampling::{Sampler, SamplingDecision, SamplingParams, SamplingResult};
+
+    /// Samples spans named "keep"; records the others only (as a tail sampler's head would).
+    #[derive(Debug)]
+    struct KeepByName;
+    impl ShouldSample for KeepByName {
+        fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
+            let decision = match params.name {
+                "keep" => SamplingDecision::RecordAndSample,
+                _ => SamplingDecision::RecordOnly,
+            };
+            SamplingResult::with_parent_state(decision, params)
+        }
+    }
+
+    let exporter = GatedExporter::open();
+    let tracer = Tracer::builder()
+        .sampler(Sampler::new(KeepByName))
+        .sink(BatchSink::with_config(exporter.clone(), config(2048, 512)))
+        .build();
+    for i in 0..30 {
+        let name = if i % 3 == 0 { "keep" } else { "record only" };
+        tracer.span(name).start().end();
+    }
+    tracer.shutdown(Duration::from_secs(10)).unwrap();
+    let stats = tracer.stats();
+    assert_eq!((stats.spans_ended, stats.record_only_ended), (30, 20));
+    assert_eq!(
+        stats.spans_ended - stats.record_only_ended,
+        stats.sink.exported + stats.sink.dropped(),
+        "{stats:?}"
+    );
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 10);
+}

@@ -92,7 +92,14 @@ pub struct TracerStats {
     pub spans_ended: u64,
     /// Spans the sampler dropped (not recorded; their context still propagates).
     pub sampled_out: u64,
-    /// The sink's counters: queued, dropped and why, exported, failed.
+    /// Of the ended spans, those recorded only (not sampled): they go only to a sink that
+    /// asks for them, such as a tail sampler, and never to an exporter. With a sink that does
+    /// not ask, `spans_ended - record_only_ended` spans reach it, each of them either exported
+    /// or counted in [`SinkStats::dropped`].
+    pub record_only_ended: u64,
+    /// The sink's counters: queued, dropped and why, exported, failed. A
+    /// [`FanOut`](crate::sink::FanOut) reports the sums over its sinks, so a span two sinks
+    /// take is counted twice.
     pub sink: SinkStats,
 }
 
@@ -101,6 +108,7 @@ struct Counters {
     started: AtomicU64,
     ended: AtomicU64,
     sampled_out: AtomicU64,
+    record_only_ended: AtomicU64,
 }
 
 /// Wall-clock time derived from one monotonic clock read: the anchor pairs a monotonic instant
@@ -184,6 +192,7 @@ impl Tracer {
             spans_started: c.started.load(Ordering::Relaxed),
             spans_ended: c.ended.load(Ordering::Relaxed),
             sampled_out: c.sampled_out.load(Ordering::Relaxed),
+            record_only_ended: c.record_only_ended.load(Ordering::Relaxed),
             sink: self.inner.sink.stats(),
         }
     }
@@ -289,7 +298,14 @@ impl Tracer {
     pub(crate) fn finish(&self, span: SpanData) {
         let inner = &self.inner;
         inner.counters.ended.fetch_add(1, Ordering::Relaxed);
-        if span.span_context.flags().is_sampled() || inner.sink_wants_record_only {
+        let sampled = span.span_context.flags().is_sampled();
+        if !sampled {
+            inner
+                .counters
+                .record_only_ended
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        if sampled || inner.sink_wants_record_only {
             inner.sink.on_end(span);
         }
     }
