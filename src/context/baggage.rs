@@ -184,12 +184,18 @@ impl Baggage {
                     continue;
                 };
                 let len = entry.encoded_len();
-                let is_new = baggage.position(&entry.key).is_none();
-                if (is_new && baggage.len() == MAX_MEMBERS) || bytes + len > MAX_BYTES {
+                // A repeated key replaces its earlier member, whose bytes no longer count.
+                let replaced = baggage
+                    .position(&entry.key)
+                    .map(|i| baggage.entries[i].encoded_len() + 1);
+                let bytes_before = bytes - replaced.unwrap_or(0);
+                if (replaced.is_none() && baggage.len() == MAX_MEMBERS)
+                    || bytes_before + len > MAX_BYTES
+                {
                     continue;
                 }
                 // The member plus its separating comma: `bytes` runs one ahead of the header.
-                bytes += len + 1;
+                bytes = bytes_before + len + 1;
                 baggage.insert_entry(entry);
             }
         }
@@ -238,11 +244,32 @@ impl Baggage {
         self.position(key).map(|i| self.entries.remove(i))
     }
 
-    /// Adds every member of `other`, whose values win over this baggage's.
+    /// Adds every member of `other`, whose values win over this baggage's, as long as the
+    /// result stays within the limits of 64 members and 8192 bytes (members that would go
+    /// past them are left out whole, as when parsing).
     pub fn merge(&mut self, other: Baggage) {
         for entry in other.entries {
-            self.insert_entry(entry);
+            self.insert_within_limits(entry);
         }
+    }
+
+    /// Adds `entry` unless the baggage would then go past 64 members or 8192 encoded bytes;
+    /// returns whether it was added.
+    pub(crate) fn insert_within_limits(&mut self, entry: BaggageEntry) -> bool {
+        let replaced = self.position(&entry.key);
+        let members = self.len() + usize::from(replaced.is_none());
+        let other_bytes: usize = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != replaced)
+            .map(|(_, e)| e.encoded_len() + 1)
+            .sum();
+        if members > MAX_MEMBERS || other_bytes + entry.encoded_len() > MAX_BYTES {
+            return false;
+        }
+        self.insert_entry(entry);
+        true
     }
 
     /// The members, in order.
@@ -518,5 +545,33 @@ mod tests {
                 .with_property("no pe", None)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_repeated_key_does_not_count_its_replaced_bytes() {
+        let big = "a".repeat(8000);
+        let header = format!("k={big},k=b,other=c");
+        let baggage = Baggage::from_header_lines([header.as_bytes()]);
+        assert_eq!(baggage.get("k"), Some("b"));
+        assert_eq!(
+            baggage.get("other"),
+            Some("c"),
+            "fits once the big value is replaced"
+        );
+    }
+
+    #[test]
+    fn merging_stays_within_the_limits() {
+        let mut baggage = Baggage::default();
+        for i in 0..64 {
+            baggage.insert(format!("k{i}"), "v").unwrap();
+        }
+        let mut more = Baggage::default();
+        more.insert("k0", "replaced").unwrap();
+        more.insert("k64", "v").unwrap();
+        baggage.merge(more);
+        assert_eq!(baggage.len(), 64);
+        assert_eq!(baggage.get("k0"), Some("replaced"));
+        assert_eq!(baggage.get("k64"), None);
     }
 }

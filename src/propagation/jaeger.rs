@@ -82,7 +82,9 @@ impl Propagator for JaegerPropagator {
             };
             let value = percent_decode(trim_ows(value.as_bytes()));
             if let Ok(entry) = BaggageEntry::new(key, value) {
-                cx.baggage.insert_entry(entry);
+                // The W3C limits, as for the `baggage` header: a request cannot make this
+                // process carry more.
+                cx.baggage.insert_within_limits(entry);
             }
         }
     }
@@ -207,5 +209,16 @@ mod tests {
             out["uber-trace-id"],
             "00000000000000000000000000000001:0000000000000002:0:1"
         );
+    }
+
+    #[test]
+    fn uberctx_baggage_is_held_to_the_w3c_limits() {
+        let mut headers = HeaderMap::new();
+        for i in 0..100 {
+            let name = HeaderName::from_bytes(format!("uberctx-k{i}").as_bytes()).unwrap();
+            headers.insert(name, "v".parse().unwrap());
+        }
+        let cx = JaegerPropagator.extract(&headers);
+        assert_eq!(cx.baggage.len(), 64);
     }
 }
