@@ -305,3 +305,43 @@ fn disabled_or_none_builds_no_exporter() {
         assert!(!tracer.contains("BatchSink"), "{pairs:?}: {tracer}");
     }
 }
+
+#[test]
+fn the_general_attribute_limit_also_bounds_event_and_link_attributes() {
+    use tracewire::span::{KeyValue, Link};
+    let (tracer, sink) = build(&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "2")]);
+    let five = || {
+        (0..5_i64)
+            .map(|i| KeyValue::new(format!("k{i}"), i))
+            .collect()
+    };
+    let mut link = Link::new(tracewire::SpanContext::new_root(true));
+    link.attributes = five();
+    let span = tracer.span("limited").link(link).start();
+    span.add_event("e", five());
+    span.end();
+    let data = &sink.spans()[0];
+    assert_eq!(
+        (
+            data.events[0].attributes.len(),
+            data.events[0].dropped_attributes
+        ),
+        (2, 3)
+    );
+    assert_eq!(
+        (
+            data.links[0].attributes.len(),
+            data.links[0].dropped_attributes
+        ),
+        (2, 3)
+    );
+    // Their own variables win over the general one.
+    let (tracer, sink) = build(&[
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "2"),
+        ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "4"),
+    ]);
+    let span = tracer.span("limited").start();
+    span.add_event("e", five());
+    span.end();
+    assert_eq!(sink.spans()[0].events[0].attributes.len(), 4);
+}

@@ -216,19 +216,14 @@ fn read_limits(
     let mut count = |name: &'static str, default: u32| {
         read_number(lookup, warnings, name, default.into(), 0).min(u32::MAX.into()) as u32
     };
-    // The general limits apply where the span-specific ones are not set.
+    // The general limit applies to every kind of attribute whose own limit is not set
+    // (common specification, "Attribute Limits": model-specific limits take precedence).
     let general_count = count("OTEL_ATTRIBUTE_COUNT_LIMIT", defaults.attribute_count);
     let attribute_count = count("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", general_count);
     let event_count = count("OTEL_SPAN_EVENT_COUNT_LIMIT", defaults.event_count);
     let link_count = count("OTEL_SPAN_LINK_COUNT_LIMIT", defaults.link_count);
-    let attributes_per_event = count(
-        "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
-        defaults.attributes_per_event,
-    );
-    let attributes_per_link = count(
-        "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
-        defaults.attributes_per_link,
-    );
+    let attributes_per_event = count("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", general_count);
+    let attributes_per_link = count("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", general_count);
     let mut length = |name: &'static str, default: Option<u32>| {
         lookup(name)
             .filter(|v| !v.trim().is_empty())

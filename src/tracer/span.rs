@@ -217,6 +217,9 @@ impl SpanRef {
     /// Sets several attributes at once (one lock for all of them).
     pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
         if let Inner::Recording(span) = &self.inner {
+            // Gathered before locking: an iterator that records into this span itself would
+            // otherwise wait for the lock it holds.
+            let attributes: SmallVec<[KeyValue; 8]> = attributes.into_iter().collect();
             span.with_record(|record, limits| {
                 for kv in attributes {
                     limits.set_attribute(
