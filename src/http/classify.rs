@@ -63,7 +63,7 @@ fn record_response(
         headers,
         recorded_headers,
     );
-    span.set_attributes(attributes);
+    span.set_attribute_list(attributes);
 }
 
 /// Records a failed call or body: the error's type as `error.type`, its message as the status.

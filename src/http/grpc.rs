@@ -438,7 +438,7 @@ pub(crate) fn record_response_head(
     if !recorded_headers.is_empty() {
         let mut attributes = Vec::new();
         record_metadata(&mut attributes, semconv, false, headers, recorded_headers);
-        span.set_attributes(attributes);
+        span.set_attribute_list(attributes);
     }
     if let Some((code, message)) = status_in(headers) {
         record_status(span, side, semconv, code, message);

@@ -216,10 +216,18 @@ impl SpanRef {
 
     /// Sets several attributes at once (one lock for all of them).
     pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
-        if let Inner::Recording(span) = &self.inner {
+        if self.is_recording() {
             // Gathered before locking: an iterator that records into this span itself would
             // otherwise wait for the lock it holds.
             let attributes: SmallVec<[KeyValue; 8]> = attributes.into_iter().collect();
+            self.set_attribute_list(attributes);
+        }
+    }
+
+    /// Sets attributes already gathered (the layers' request and response attributes): no
+    /// user code runs while the span is locked.
+    pub(crate) fn set_attribute_list(&self, attributes: impl IntoIterator<Item = KeyValue>) {
+        if let Inner::Recording(span) = &self.inner {
             span.with_record(|record, limits| {
                 for kv in attributes {
                     limits.set_attribute(

@@ -114,7 +114,7 @@ where
 
         if span.is_recording() {
             let recorded = &self.config.request_headers;
-            span.set_attributes(if is_grpc {
+            span.set_attribute_list(if is_grpc {
                 grpc::server_request_attributes(&request, semconv, recorded)
             } else {
                 server_request_attributes(&request, method, recorded)
