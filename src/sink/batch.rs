@@ -291,11 +291,13 @@ impl SpanSink for BatchSink {
             return;
         }
         // A producer that read `shut_down` just before shutdown set it may push after the
-        // worker's final drain. The fence pairs with the worker's after it sets `drained`:
-        // either the worker's last look sees this span, or this producer sees `drained` and
-        // takes the span back out, so no span stays queued unaccounted.
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if shared.drained.load(Ordering::Relaxed) {
+        // worker's final drain. `push` claims its slot with a SeqCst compare-exchange
+        // (crossbeam-queue 0.3, `push_or_else`), and this load is SeqCst too; the worker
+        // stores `drained` and then issues a SeqCst fence before its last look. By the C++
+        // fence rules ([atomics.order]) either that look sees this span, or this load sees
+        // `drained` and the span is taken back out: no span stays queued unaccounted, and the
+        // request path pays no fence (a SeqCst load is a plain load on x86).
+        if shared.drained.load(Ordering::SeqCst) {
             shared.drop_leftovers();
         }
         let queued = shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
@@ -403,7 +405,7 @@ impl Worker {
                         // ends; it also takes spans pushed by a producer that checked the flag
                         // just before it was set.
                         let result = self.export(&runtime, usize::MAX);
-                        shared.drained.store(true, Ordering::Relaxed);
+                        shared.drained.store(true, Ordering::SeqCst);
                         std::sync::atomic::fence(Ordering::SeqCst);
                         shared.drop_leftovers();
                         self.exporter.shutdown();
