@@ -378,6 +378,17 @@ impl Worker {
             Err(error) => {
                 log::error!("tracewire: the batch sink cannot start its runtime: {error}");
                 self.shared.shut_down.store(true, Ordering::Relaxed);
+                // Answer waiting flushes and shutdowns at once (their channels close: "shut
+                // down") rather than letting them wait out their deadlines.
+                self.shared
+                    .requests
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clear();
+                // Nothing will export what was queued: count it as dropped.
+                self.shared.drained.store(true, Ordering::SeqCst);
+                std::sync::atomic::fence(Ordering::SeqCst);
+                self.shared.drop_leftovers();
                 return;
             }
         };
