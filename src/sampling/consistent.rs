@@ -4,7 +4,7 @@
 
 use super::{Sampler, SamplingDecision, SamplingParams, SamplingResult, ShouldSample};
 use crate::context::TraceState;
-use crate::id::hex;
+use crate::id::{TraceId, hex};
 
 /// The `tracestate` key OpenTelemetry keeps all its sub-keys under ("TraceState Handling").
 const OT_KEY: &str = "ot";
@@ -212,6 +212,34 @@ fn set_threshold(state: &TraceState, th_member: &str) -> TraceState {
 
 /// The non-empty `key:value` members of an `ot` value ("TraceState Handling": a
 /// `;`-separated list).
+/// The state a span keeps from its sampled parent: as it is, unless its `th` contradicts the
+/// trace's randomness (R < T, or a `th` that does not parse), which no consistent sampler
+/// could have produced; that threshold would make backends count the trace wrongly, so it
+/// is erased, as for a stage of unknown probability.
+pub(crate) fn checked_parent_threshold(state: &TraceState, trace_id: TraceId) -> TraceState {
+    let Some(ot) = state.get(OT_KEY) else {
+        return state.clone();
+    };
+    let Some(th) = sub_value(ot, "th") else {
+        return state.clone();
+    };
+    let randomness = sub_value(ot, "rv")
+        .and_then(parse_rv)
+        .unwrap_or(trace_id.to_u128() as u64 & (MAX_ADJUSTED_COUNT - 1));
+    match decode_threshold(th) {
+        Some(threshold) if randomness >= threshold => state.clone(),
+        _ => erase_threshold(state),
+    }
+}
+
+/// `th` decoding ("TraceState Handling": extend with trailing zeros to 14 digits).
+fn decode_threshold(th: &str) -> Option<u64> {
+    if th.is_empty() || th.len() > 14 {
+        return None;
+    }
+    hex::decode_u64(th.as_bytes()).map(|t| t << (4 * (14 - th.len())))
+}
+
 fn members(ot: &str) -> impl Iterator<Item = &str> {
     ot.split(';').filter(|m| !m.is_empty())
 }
@@ -255,14 +283,6 @@ mod tests {
     use crate::context::{SpanContext, TraceFlags};
     use crate::id::{SpanId, TraceId};
     use crate::span::SpanKind;
-
-    /// `th` decoding ("TraceState Handling": extend with trailing zeros to 14 digits).
-    fn decode_threshold(th: &str) -> Option<u64> {
-        if th.is_empty() || th.len() > 14 {
-            return None;
-        }
-        hex::decode_u64(th.as_bytes()).map(|t| t << (4 * (14 - th.len())))
-    }
 
     fn parent(trace_id: u128, state: &str) -> SpanContext {
         SpanContext::new(

@@ -1,5 +1,6 @@
 //! `ParentBased`, with all five delegates of the OpenTelemetry SDK specification configurable.
 
+use super::consistent::checked_parent_threshold;
 use super::{Sampler, SamplingParams, SamplingResult, ShouldSample};
 
 /// Follows the parent's decision, and hands root spans to another sampler: the OpenTelemetry
@@ -108,7 +109,13 @@ impl ParentBased {
 
 impl ShouldSample for ParentBased {
     fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
-        self.delegate(params).should_sample(params)
+        let mut result = self.delegate(params).should_sample(params);
+        // A sampled parent's threshold is carried on only if it is consistent with the
+        // trace's randomness (tracestate probability sampling: R >= T for every sampled span).
+        if result.decision.is_sampled() && params.parent.is_some_and(|p| p.flags().is_sampled()) {
+            result.trace_state = checked_parent_threshold(&result.trace_state, params.trace_id);
+        }
+        result
     }
 }
 
@@ -226,5 +233,34 @@ mod tests {
         fn from(tag: Tag) -> Self {
             Sampler::new(tag)
         }
+    }
+
+    #[test]
+    fn a_sampled_parents_threshold_travels_on_only_if_consistent() {
+        let sampler = Sampler::parent_based(Sampler::always_on());
+        let child_state = |ot: &str| {
+            let parent = SpanContext::new(
+                TraceId::from_u128(1).unwrap(),
+                SpanId::from_u64(1).unwrap(),
+                TraceFlags::SAMPLED,
+            )
+            .with_remote(true)
+            .with_state(format!("{ot},rojo=1").parse::<TraceState>().unwrap());
+            let params =
+                SamplingParams::new(Some(&parent), parent.trace_id(), "GET /", SpanKind::Server);
+            sampler.should_sample(&params).trace_state.to_string()
+        };
+        // R = 0xc0… >= T = 0x80…: consistent, kept.
+        assert_eq!(
+            child_state("ot=th:8;rv:c0000000000000"),
+            "ot=th:8;rv:c0000000000000,rojo=1"
+        );
+        // R = 0x10… < T = 0x80…: no consistent sampler sampled this; the threshold goes.
+        assert_eq!(
+            child_state("ot=th:8;rv:10000000000000"),
+            "ot=rv:10000000000000,rojo=1"
+        );
+        // An unreadable threshold goes too.
+        assert_eq!(child_state("ot=th:xyz"), "rojo=1");
     }
 }
