@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use receiver::{assert_request_holds, end_rich_spans, tracer_with};
+use receiver::{assert_request_holds, end_rich_spans, shutdown, tracer_with};
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
 use tracewire::Tracer;
@@ -85,14 +85,6 @@ fn traced(config: OtlpConfig) -> (Tracer, MemorySink) {
         tracer_with(FanOut::new().with(memory.clone()).with(batch)),
         memory,
     )
-}
-
-async fn shutdown(tracer: &Tracer) {
-    let tracer = tracer.clone();
-    tokio::task::spawn_blocking(move || tracer.shutdown(Duration::from_secs(30)))
-        .await
-        .unwrap()
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

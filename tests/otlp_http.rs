@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
-use receiver::{Answer, Receiver, assert_request_holds, end_rich_spans, eventually, tracer_with};
+use receiver::{
+    Answer, Receiver, assert_request_holds, end_rich_spans, eventually, shutdown, tracer_with,
+};
 use tracewire::Tracer;
 use tracewire::export::Compression;
 use tracewire::export::otlp::{OtlpConfig, OtlpExporter, Protocol, RetryPolicy};
@@ -36,14 +38,6 @@ fn traced(config: OtlpConfig) -> (Tracer, MemorySink) {
         .with(memory.clone())
         .with(BatchSink::with_config(exporter, quick_batches()));
     (tracer_with(sink), memory)
-}
-
-async fn shutdown(tracer: &Tracer) {
-    let tracer = tracer.clone();
-    tokio::task::spawn_blocking(move || tracer.shutdown(Duration::from_secs(30)))
-        .await
-        .unwrap()
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

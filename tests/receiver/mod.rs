@@ -141,7 +141,17 @@ async fn record(State(inner): State<Arc<Mutex<Inner>>>, request: Request) -> Res
     response.body(Body::from_stream(stream)).unwrap()
 }
 
-/// A tracer sending to `sink`, with a short batch delay.
+/// Shuts `tracer` down from a blocking thread (shutdown waits, and must not block a runtime
+/// worker), expecting every span to be delivered.
+pub async fn shutdown(tracer: &Tracer) {
+    let tracer = tracer.clone();
+    tokio::task::spawn_blocking(move || tracer.shutdown(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// A tracer sending to `sink`.
 pub fn tracer_with(sink: impl tracewire::sink::SpanSink) -> Tracer {
     Tracer::builder()
         .service_name("checkout")
