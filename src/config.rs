@@ -94,6 +94,36 @@ pub(crate) fn process_env(name: &str) -> Option<String> {
     std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
+/// A boolean as the environment-variable specification defines it: only `true` (any case) is
+/// true; `false`, empty and unset are false; anything else is false with a warning.
+pub(crate) fn read_bool(
+    lookup: &impl Fn(&str) -> Option<String>,
+    warnings: &mut Vec<ConfigWarning>,
+    name: &'static str,
+) -> bool {
+    lookup(name).is_some_and(|raw| parse_bool(name, raw, warnings))
+}
+
+/// [`read_bool`] for a value already looked up (of variable `name`).
+pub(crate) fn parse_bool(
+    name: &'static str,
+    raw: String,
+    warnings: &mut Vec<ConfigWarning>,
+) -> bool {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" => true,
+        "false" | "" => false,
+        _ => {
+            warnings.push(ConfigWarning {
+                variable: name,
+                value: raw,
+                message: "expected true or false; using false".into(),
+            });
+            false
+        }
+    }
+}
+
 /// Reads a whole-number variable of at least `min`; anything else warns and gives `default`.
 pub(crate) fn read_number(
     lookup: &impl Fn(&str) -> Option<String>,

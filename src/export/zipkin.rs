@@ -35,7 +35,7 @@ use std::time::Duration;
 use super::Compression;
 use super::http::{HttpSender, classify_status, send_in_parts};
 use super::otlp::RetryPolicy;
-use super::otlp::json::{Buf, decimal, string};
+use super::otlp::json::{Buf, decimal, list, string};
 use super::otlp::retry::{Attempt, with_retries};
 use crate::config::{ConfigWarning, Configured, process_env, read_number};
 use crate::sink::{BoxFuture, ExportError, Exporter};
@@ -205,14 +205,7 @@ impl ZipkinExporter {
     /// ```
     pub fn encode(batch: &[SpanData]) -> Vec<u8> {
         let mut out = Vec::with_capacity(batch.len() * 512 + 2);
-        out.push(b'[');
-        for (i, span) in batch.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            encode_span(span, &mut out);
-        }
-        out.push(b']');
+        list(&mut out, batch, |out, span| encode_span(span, out));
         out
     }
 
@@ -293,11 +286,8 @@ fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
         remote_endpoint(span, out);
     }
     if !span.events.is_empty() {
-        out.extend_from_slice(br#","annotations":["#);
-        for (i, event) in span.events.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
+        out.extend_from_slice(br#","annotations":"#);
+        list(out, &span.events, |out, event| {
             out.extend_from_slice(br#"{"timestamp":"#);
             decimal(out, event.time_unix_nanos / 1000);
             out.extend_from_slice(br#","value":"#);
@@ -316,8 +306,7 @@ fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
             value.push(b'}');
             string(out, &String::from_utf8_lossy(&value));
             out.push(b'}');
-        }
-        out.push(b']');
+        });
     }
     tags(span, out);
     out.push(b'}');
@@ -454,16 +443,6 @@ fn signed(out: &mut Vec<u8>, i: i64) {
 /// A value as JSON: strings quoted, numbers and booleans bare, arrays as lists. Non-finite
 /// floats, which JSON cannot hold, become strings.
 fn json_value(out: &mut Vec<u8>, value: &Value) {
-    fn list<T>(out: &mut Vec<u8>, items: &[T], each: impl Fn(&mut Vec<u8>, &T)) {
-        out.push(b'[');
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            each(out, item);
-        }
-        out.push(b']');
-    }
     fn float(out: &mut Vec<u8>, x: f64) {
         if x.is_finite() {
             let _ = write!(Buf(out), "{x}");

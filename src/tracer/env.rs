@@ -1,7 +1,7 @@
 //! Configuring a tracer from the `OTEL_*` environment variables.
 
 use super::TracerBuilder;
-use crate::config::{ConfigWarning, Configured, read_number};
+use crate::config::{ConfigWarning, Configured, read_bool, read_number};
 use crate::context::percent_decode;
 use crate::propagation::CompositePropagator;
 use crate::sampling::Sampler;
@@ -84,30 +84,6 @@ impl TracerBuilder {
         }
 
         Configured::logged(builder, warnings)
-    }
-}
-
-/// A boolean as the spec defines it: only `true` (any case) is true; `false`, empty and unset
-/// are false; anything else is false with a warning.
-fn read_bool(
-    lookup: &impl Fn(&str) -> Option<String>,
-    warnings: &mut Vec<ConfigWarning>,
-    name: &'static str,
-) -> bool {
-    let Some(raw) = lookup(name) else {
-        return false;
-    };
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "true" => true,
-        "false" | "" => false,
-        _ => {
-            warnings.push(ConfigWarning {
-                variable: name,
-                value: raw,
-                message: "expected true or false; using false".into(),
-            });
-            false
-        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Protocol, RetryPolicy};
-use crate::config::{ConfigWarning, Configured, process_env, read_number};
+use crate::config::{ConfigWarning, Configured, parse_bool, process_env, read_number};
 use crate::context::percent_decode;
 use crate::export::Compression;
 
@@ -118,7 +118,7 @@ impl OtlpConfig {
             "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
             "OTEL_EXPORTER_OTLP_INSECURE",
         )
-        .is_some_and(|(name, raw)| read_bool(name, raw, &mut warnings));
+        .is_some_and(|(name, raw)| parse_bool(name, raw, &mut warnings));
         let endpoint = read_endpoint(lookup, protocol, insecure, &mut warnings);
         let headers = pick(
             lookup,
@@ -207,21 +207,6 @@ fn read_protocol(
                 message: "expected http/protobuf, http/json or grpc; using http/protobuf".into(),
             });
             Protocol::HttpProtobuf
-        }
-    }
-}
-
-fn read_bool(name: &'static str, raw: String, warnings: &mut Vec<ConfigWarning>) -> bool {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "true" => true,
-        "false" => false,
-        _ => {
-            warnings.push(ConfigWarning {
-                variable: name,
-                value: raw,
-                message: "expected true or false; using false".into(),
-            });
-            false
         }
     }
 }

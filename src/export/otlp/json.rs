@@ -76,25 +76,13 @@ fn encode_span(span: &SpanData, out: &mut Vec<u8>) {
     attributes(out, &span.attributes);
     count(out, "droppedAttributesCount", span.dropped_attributes);
     if !span.events.is_empty() {
-        out.extend_from_slice(br#","events":["#);
-        for (i, event) in span.events.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            encode_event(event, out);
-        }
-        out.push(b']');
+        out.extend_from_slice(br#","events":"#);
+        list(out, &span.events, |out, event| encode_event(event, out));
     }
     count(out, "droppedEventsCount", span.dropped_events);
     if !span.links.is_empty() {
-        out.extend_from_slice(br#","links":["#);
-        for (i, link) in span.links.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            encode_link(link, out);
-        }
-        out.push(b']');
+        out.extend_from_slice(br#","links":"#);
+        list(out, &span.links, |out, link| encode_link(link, out));
     }
     count(out, "droppedLinksCount", span.dropped_links);
     if span.status != Status::Unset {
@@ -165,16 +153,23 @@ fn comma(out: &mut Vec<u8>, first: &mut bool) {
 }
 
 fn attributes(out: &mut Vec<u8>, attributes: &[KeyValue]) {
-    out.push(b'[');
-    for (i, kv) in attributes.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    list(out, attributes, |out, kv| {
         out.extend_from_slice(br#"{"key":"#);
         string(out, &kv.key);
         out.extend_from_slice(br#","value":"#);
         value(out, &kv.value);
         out.push(b'}');
+    });
+}
+
+/// `[item,item,…]`, each item written by `each` (shared with the Zipkin encoder).
+pub(crate) fn list<T>(out: &mut Vec<u8>, items: &[T], mut each: impl FnMut(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        each(out, item);
     }
     out.push(b']');
 }
@@ -183,14 +178,9 @@ fn attributes(out: &mut Vec<u8>, attributes: &[KeyValue]) {
 /// `{"doubleValue":…}` or `{"arrayValue":{"values":[…]}}`.
 fn value(out: &mut Vec<u8>, value: &Value) {
     fn array<T>(out: &mut Vec<u8>, items: &[T], each: impl Fn(&mut Vec<u8>, &T)) {
-        out.extend_from_slice(br#"{"arrayValue":{"values":["#);
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            each(out, item);
-        }
-        out.extend_from_slice(b"]}}");
+        out.extend_from_slice(br#"{"arrayValue":{"values":"#);
+        list(out, items, each);
+        out.extend_from_slice(b"}}");
     }
     match value {
         Value::String(s) => {
