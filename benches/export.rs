@@ -12,17 +12,20 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, ArrayValue, InstrumentationScope, KeyValue as OtlpKeyValue, any_value,
-};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message as _;
+use receiver::{expected_otlp_span, otlp_attributes};
 use tracewire::Tracer;
 use tracewire::export::otlp::{encode_json, encode_protobuf};
 use tracewire::export::zipkin::ZipkinExporter;
 use tracewire::sink::MemorySink;
-use tracewire::span::{KeyValue, SpanData, SpanKind, Value};
+use tracewire::span::{KeyValue, SpanData, SpanKind};
+
+// The exporter tests' mapping of `SpanData` onto the generated types.
+#[path = "../tests/receiver/mod.rs"]
+mod receiver;
 
 const BATCH: usize = 512;
 
@@ -61,88 +64,13 @@ fn http_spans() -> Vec<SpanData> {
     sink.take()
 }
 
-fn any_value(value: &Value) -> AnyValue {
-    use any_value::Value as V;
-    let array = |values: Vec<V>| {
-        V::ArrayValue(ArrayValue {
-            values: values
-                .into_iter()
-                .map(|v| AnyValue { value: Some(v) })
-                .collect(),
-        })
-    };
-    let value = match value {
-        Value::String(s) => V::StringValue(s.to_string()),
-        Value::Bool(b) => V::BoolValue(*b),
-        Value::I64(i) => V::IntValue(*i),
-        Value::F64(x) => V::DoubleValue(*x),
-        Value::StringArray(items) => array(
-            items
-                .iter()
-                .map(|s| V::StringValue(s.to_string()))
-                .collect(),
-        ),
-        Value::BoolArray(items) => array(items.iter().map(|b| V::BoolValue(*b)).collect()),
-        Value::I64Array(items) => array(items.iter().map(|i| V::IntValue(*i)).collect()),
-        Value::F64Array(items) => array(items.iter().map(|x| V::DoubleValue(*x)).collect()),
-    };
-    AnyValue { value: Some(value) }
-}
-
-fn attributes(attributes: &[KeyValue]) -> Vec<OtlpKeyValue> {
-    attributes
-        .iter()
-        .map(|kv| OtlpKeyValue {
-            key: kv.key.to_string(),
-            value: Some(any_value(&kv.value)),
-            ..Default::default()
-        })
-        .collect()
-}
-
 /// What an exporter built on the generated types does per batch: one owned message tree.
 fn generated_request(batch: &[SpanData]) -> ExportTraceServiceRequest {
     let first = &batch[0];
-    let spans = batch
-        .iter()
-        .map(|s| {
-            let cx = &s.span_context;
-            Span {
-                trace_id: cx.trace_id().to_bytes().to_vec(),
-                span_id: cx.span_id().to_bytes().to_vec(),
-                trace_state: cx.state().to_string(),
-                parent_span_id: s
-                    .parent_span_id
-                    .map(|p| p.to_bytes().to_vec())
-                    .unwrap_or_default(),
-                flags: u32::from(cx.flags().bits()) | 0x100,
-                name: s.name.to_string(),
-                kind: span::SpanKind::Server as i32,
-                start_time_unix_nano: s.start_unix_nanos,
-                end_time_unix_nano: s.end_unix_nanos,
-                attributes: attributes(&s.attributes),
-                dropped_attributes_count: s.dropped_attributes,
-                events: s
-                    .events
-                    .iter()
-                    .map(|e| span::Event {
-                        time_unix_nano: e.time_unix_nanos,
-                        name: e.name.to_string(),
-                        attributes: attributes(&e.attributes),
-                        dropped_attributes_count: e.dropped_attributes,
-                    })
-                    .collect(),
-                dropped_events_count: s.dropped_events,
-                links: Vec::new(),
-                dropped_links_count: s.dropped_links,
-                status: Some(Status::default()),
-            }
-        })
-        .collect();
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: attributes(first.resource.attributes()),
+                attributes: otlp_attributes(first.resource.attributes()),
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
@@ -156,7 +84,8 @@ fn generated_request(batch: &[SpanData]) -> ExportTraceServiceRequest {
                         .to_string(),
                     ..Default::default()
                 }),
-                spans,
+                // The same mapping the exporter tests check our encoders against.
+                spans: batch.iter().map(expected_otlp_span).collect(),
                 schema_url: String::new(),
             }],
             schema_url: String::new(),
