@@ -89,6 +89,7 @@
 
 pub mod config;
 pub mod context;
+mod counters;
 #[cfg(feature = "otlp")]
 pub mod export;
 pub mod http;

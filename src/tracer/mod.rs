@@ -13,7 +13,6 @@ mod span;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) use current::enter_slot;
@@ -22,6 +21,7 @@ pub use span::{Span, SpanBuilder, SpanRef};
 
 use crate::config::Configured;
 use crate::context::SpanContext;
+use crate::counters::ShardedCounters;
 use crate::id::{IdGenerator, RandomIdGenerator};
 use crate::propagation::{CompositePropagator, Propagator};
 use crate::sampling::{Sampler, SamplingDecision, SamplingParams, ShouldSample};
@@ -103,12 +103,27 @@ pub struct TracerStats {
     pub sink: SinkStats,
 }
 
+/// What a tracer counts, sharded by thread ([`ShardedCounters`]).
 #[derive(Default)]
-struct Counters {
-    started: AtomicU64,
-    ended: AtomicU64,
-    sampled_out: AtomicU64,
-    record_only_ended: AtomicU64,
+struct Counters(ShardedCounters<4>);
+
+#[derive(Clone, Copy)]
+enum Counter {
+    Started,
+    Ended,
+    SampledOut,
+    RecordOnlyEnded,
+}
+
+impl Counters {
+    #[inline]
+    fn add(&self, counter: Counter) {
+        self.0.add(counter as usize, 1);
+    }
+
+    fn sum(&self, counter: Counter) -> u64 {
+        self.0.sum(counter as usize)
+    }
 }
 
 /// Wall-clock time derived from one monotonic clock read: the anchor pairs a monotonic instant
@@ -189,10 +204,10 @@ impl Tracer {
     pub fn stats(&self) -> TracerStats {
         let c = &self.inner.counters;
         TracerStats {
-            spans_started: c.started.load(Ordering::Relaxed),
-            spans_ended: c.ended.load(Ordering::Relaxed),
-            sampled_out: c.sampled_out.load(Ordering::Relaxed),
-            record_only_ended: c.record_only_ended.load(Ordering::Relaxed),
+            spans_started: c.sum(Counter::Started),
+            spans_ended: c.sum(Counter::Ended),
+            sampled_out: c.sum(Counter::SampledOut),
+            record_only_ended: c.sum(Counter::RecordOnlyEnded),
             sink: self.inner.sink.stats(),
         }
     }
@@ -231,28 +246,27 @@ impl Tracer {
         self.inner.scope.clone()
     }
 
-    /// Decides, then starts a recording span or returns a context-only one.
-    /// Starts the span `builder` describes. The tracer comes by value when the builder owns
-    /// it (`tracewire::span` takes it from the current span), so that the span takes it over
+    /// Starts the span `builder` describes: decides, then starts a recording span or returns
+    /// a context-only one. The tracer comes by value when the builder owns it
+    /// (`tracewire::span` takes it from the current span), so that the span takes it over
     /// instead of counting one more reference.
     fn start_span(tracer: Cow<'_, Tracer>, builder: &mut SpanBuilder<'_>) -> Span {
         let inner = &tracer.inner;
         let parent = builder.resolve_parent();
+        let parent = parent.as_deref();
         if inner.disabled {
             // OTEL_SDK_DISABLED: pass the incoming context on unchanged, record nothing.
             return Span::from_inner(match parent {
                 Some(context) => Inner::NonRecording {
                     tracer: tracer.into_owned(),
-                    context,
+                    context: context.clone(),
                 },
                 None => Inner::None,
             });
         }
-        let trace_id = parent
-            .as_ref()
-            .map_or_else(|| inner.ids.new_trace_id(), SpanContext::trace_id);
+        let trace_id = parent.map_or_else(|| inner.ids.new_trace_id(), SpanContext::trace_id);
         let result = inner.sampler.should_sample(&SamplingParams {
-            parent: parent.as_ref(),
+            parent,
             trace_id,
             name: &builder.name,
             kind: builder.kind,
@@ -262,34 +276,29 @@ impl Tracer {
         let sampled = result.decision.is_sampled();
         // §3.2.2.5.2: a trace keeps the random flag it arrived with; new traces set it when
         // the id generator makes random ids.
-        let random = parent.as_ref().map_or_else(
+        let random = parent.map_or_else(
             || inner.ids.trace_ids_are_random(),
             |p| p.flags().is_random(),
         );
         let flags = crate::TraceFlags::NONE
             .with_sampled(sampled)
             .with_random(random);
-        let debug = sampled && parent.as_ref().is_some_and(SpanContext::is_debug);
+        let debug = sampled && parent.is_some_and(SpanContext::is_debug);
         let context = SpanContext::new(trace_id, inner.ids.new_span_id(), flags)
             .with_state(result.trace_state)
             .with_debug(debug);
 
         if result.decision == SamplingDecision::Drop {
-            inner.counters.sampled_out.fetch_add(1, Ordering::Relaxed);
+            inner.counters.add(Counter::SampledOut);
             return Span::from_inner(Inner::NonRecording {
                 tracer: tracer.into_owned(),
                 context,
             });
         }
-        inner.counters.started.fetch_add(1, Ordering::Relaxed);
+        inner.counters.add(Counter::Started);
         let record = span::new_record(builder, &inner.limits);
-        let recording = RecordingSpan::new(
-            tracer.into_owned(),
-            context,
-            parent.as_ref(),
-            builder.kind,
-            record,
-        );
+        let recording =
+            RecordingSpan::new(tracer.into_owned(), context, parent, builder.kind, record);
         Span::from_inner(Inner::Recording(Arc::new(recording)))
     }
 
@@ -297,13 +306,10 @@ impl Tracer {
     /// the sink asks for them.
     pub(crate) fn finish(&self, span: SpanData) {
         let inner = &self.inner;
-        inner.counters.ended.fetch_add(1, Ordering::Relaxed);
+        inner.counters.add(Counter::Ended);
         let sampled = span.span_context.flags().is_sampled();
         if !sampled {
-            inner
-                .counters
-                .record_only_ended
-                .fetch_add(1, Ordering::Relaxed);
+            inner.counters.add(Counter::RecordOnlyEnded);
         }
         if sampled || inner.sink_wants_record_only {
             inner.sink.on_end(span);

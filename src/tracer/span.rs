@@ -196,7 +196,7 @@ impl SpanRef {
     /// Starts building a child of this span with the same tracer.
     pub fn child(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder<'_> {
         let mut builder = SpanBuilder::new(self.tracer().map(Cow::Borrowed), name.into());
-        builder.parent = ParentChoice::Explicit(self.span_context().cloned());
+        builder.parent = ParentChoice::Explicit(self.span_context());
         builder
     }
 
@@ -405,11 +405,12 @@ impl RecordingSpan {
 }
 
 /// Which span a new span is the child of.
-pub(crate) enum ParentChoice {
+pub(crate) enum ParentChoice<'a> {
     /// The current span of this task or thread, if any.
     Current,
-    /// This context (`None`: a new trace).
-    Explicit(Option<SpanContext>),
+    /// This context (`None`: a new trace), borrowed: copying a context (and counting a
+    /// reference to its trace state) is left to the one place that needs an owned copy.
+    Explicit(Option<&'a SpanContext>),
 }
 
 /// Builds a span: name, kind, parent, attributes and links known at start (the sampler sees
@@ -448,7 +449,7 @@ pub struct SpanBuilder<'a> {
     pub(crate) tracer: Option<Cow<'a, Tracer>>,
     pub(crate) name: Cow<'static, str>,
     pub(crate) kind: SpanKind,
-    pub(crate) parent: ParentChoice,
+    pub(crate) parent: ParentChoice<'a>,
     /// Inline, so that a span the sampler drops costs no allocation for its attributes.
     pub(crate) attributes: SmallVec<[KeyValue; 4]>,
     pub(crate) links: Vec<Link>,
@@ -477,8 +478,8 @@ impl<'a> SpanBuilder<'a> {
     /// The parent: an incoming request's context, or `None` to start a new trace. Without
     /// this the parent is the current span.
     #[inline]
-    pub fn parent(mut self, parent: Option<&SpanContext>) -> Self {
-        self.parent = ParentChoice::Explicit(parent.cloned());
+    pub fn parent(mut self, parent: Option<&'a SpanContext>) -> Self {
+        self.parent = ParentChoice::Explicit(parent);
         self
     }
 
@@ -513,11 +514,12 @@ impl<'a> SpanBuilder<'a> {
         }
     }
 
-    /// The parent context this builder resolves to now.
-    pub(crate) fn resolve_parent(&mut self) -> Option<SpanContext> {
-        match &mut self.parent {
-            ParentChoice::Explicit(parent) => parent.take(),
-            ParentChoice::Current => current::current_span_context(),
+    /// The parent context this builder resolves to now: borrowed when it was given, a copy
+    /// of the current span's otherwise (the thread-local is not held while a sampler runs).
+    pub(crate) fn resolve_parent(&self) -> Option<Cow<'a, SpanContext>> {
+        match self.parent {
+            ParentChoice::Explicit(parent) => parent.map(Cow::Borrowed),
+            ParentChoice::Current => current::current_span_context().map(Cow::Owned),
         }
     }
 }
