@@ -203,3 +203,124 @@ fn record_only_spans_reach_only_the_sinks_that_ask() {
     );
     assert_eq!(tail.spans().len(), 1);
 }
+
+/// A sampler that samples spans named "keep", counts its calls and remembers the attributes
+/// it was shown; `parent_only` says whether it decides from the parent and trace id alone.
+#[derive(Debug, Default)]
+struct Watching {
+    parent_only: bool,
+    calls: std::sync::atomic::AtomicUsize,
+    attributes_seen: std::sync::Mutex<Vec<usize>>,
+}
+
+impl tracewire::sampling::ShouldSample for Watching {
+    fn should_sample(
+        &self,
+        params: &tracewire::sampling::SamplingParams<'_>,
+    ) -> tracewire::sampling::SamplingResult {
+        use tracewire::sampling::{SamplingDecision, SamplingResult};
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.attributes_seen
+            .lock()
+            .unwrap()
+            .push(params.attributes.len());
+        let keep = params.parent.is_some_and(|p| p.flags().is_sampled());
+        let decision = if keep {
+            SamplingDecision::RecordAndSample
+        } else {
+            SamplingDecision::Drop
+        };
+        SamplingResult::with_parent_state(decision, params)
+    }
+
+    fn uses_span_details(&self) -> bool {
+        !self.parent_only
+    }
+}
+
+#[test]
+fn a_sampler_that_decides_from_the_parent_alone_is_asked_once_and_when_the_parent_is_given() {
+    let sampled = SpanContext::new_root(true).with_remote(true);
+    let unsampled = SpanContext::new_root(false).with_remote(true);
+    for parent_only in [true, false] {
+        let sampler = std::sync::Arc::new(Watching {
+            parent_only,
+            ..Watching::default()
+        });
+        let sink = MemorySink::new();
+        let tracer = Tracer::builder()
+            .sampler(tracewire::sampling::Sampler::new(SharedSampler(
+                sampler.clone(),
+            )))
+            .sink(sink.clone())
+            .build();
+        for parent in [&sampled, &unsampled] {
+            tracer
+                .span("request")
+                .parent(Some(parent))
+                .attr("a", 1_i64)
+                .attr("b", 2_i64)
+                .link(Link::new(SpanContext::new_root(true)))
+                .start()
+                .end();
+        }
+        // One decision per span, whichever way it is made.
+        assert_eq!(sampler.calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+        // A parent-only sampler decided before the attributes were added; others see them.
+        let expected_seen = if parent_only { [0, 0] } else { [2, 2] };
+        assert_eq!(*sampler.attributes_seen.lock().unwrap(), expected_seen);
+        // The sampled span has everything; the dropped one is counted, and the decisions
+        // are the same either way.
+        let spans = sink.take();
+        assert_eq!(spans.len(), 1, "parent_only = {parent_only}");
+        assert_eq!(spans[0].attributes.len(), 2);
+        assert_eq!(spans[0].links.len(), 1);
+        assert_eq!(spans[0].span_context.trace_id(), sampled.trace_id());
+        assert_eq!(tracer.stats().sampled_out, 1);
+    }
+}
+
+/// Shares one sampler between the test and the tracer.
+#[derive(Debug)]
+struct SharedSampler(std::sync::Arc<Watching>);
+
+impl tracewire::sampling::ShouldSample for SharedSampler {
+    fn should_sample(
+        &self,
+        params: &tracewire::sampling::SamplingParams<'_>,
+    ) -> tracewire::sampling::SamplingResult {
+        self.0.should_sample(params)
+    }
+
+    fn uses_span_details(&self) -> bool {
+        self.0.uses_span_details()
+    }
+}
+
+#[test]
+fn built_in_samplers_say_whether_they_decide_from_the_parent_alone() {
+    use tracewire::sampling::{Rule, Sampler, ShouldSample};
+    let parent_only = [
+        Sampler::always_on(),
+        Sampler::always_off(),
+        Sampler::ratio(0.5),
+        Sampler::consistent_probability(0.25),
+        Sampler::parent_based(Sampler::ratio(0.1)).into(),
+        Sampler::always_record(Sampler::parent_based(Sampler::always_on())),
+    ];
+    for sampler in parent_only {
+        assert!(!sampler.uses_span_details(), "{sampler:?}");
+    }
+    let detailed = [
+        Sampler::rate_limited(10.0),
+        Sampler::rules(Sampler::always_on())
+            .rule(Rule::route("/health"), Sampler::always_off())
+            .into(),
+        Sampler::parent_based(Sampler::rate_limited(1.0)).into(),
+        Sampler::always_record(Sampler::rate_limited(1.0)),
+    ];
+    for sampler in detailed {
+        assert!(sampler.uses_span_details(), "{sampler:?}");
+    }
+}

@@ -45,6 +45,10 @@ impl ShouldSample for AlwaysRecord {
         }
         result
     }
+
+    fn uses_span_details(&self) -> bool {
+        self.inner.uses_span_details()
+    }
 }
 
 impl From<AlwaysRecord> for Sampler {

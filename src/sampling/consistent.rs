@@ -142,6 +142,10 @@ impl ShouldSample for ConsistentProbability {
             trace_state: set_threshold(parent_state, &self.th_member),
         }
     }
+
+    fn uses_span_details(&self) -> bool {
+        false
+    }
 }
 
 impl From<ConsistentProbability> for Sampler {

@@ -192,6 +192,18 @@ impl<'a> SamplingParams<'a> {
 pub trait ShouldSample: Send + Sync + fmt::Debug + 'static {
     /// Decides for one span.
     fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult;
+
+    /// Whether the decision may depend on more than the parent and the trace id (the span's
+    /// name, kind, attributes or links), or on when it is made, or changes the sampler's
+    /// state (a rate limit's tokens). The default, `true`, is always correct.
+    ///
+    /// A sampler that returns `false` lets the tracer decide as soon as a span's parent is
+    /// given to its builder, so that a span it drops never collects its attributes. The
+    /// built-in ratio, consistent-probability, always-on, always-off and parent-based (over
+    /// such delegates) samplers do.
+    fn uses_span_details(&self) -> bool {
+        true
+    }
 }
 
 /// A cheap-to-clone handle to a sampler, with constructors for the built-in ones.
@@ -272,6 +284,10 @@ impl ShouldSample for Sampler {
     fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
         self.0.should_sample(params)
     }
+
+    fn uses_span_details(&self) -> bool {
+        self.0.uses_span_details()
+    }
 }
 
 /// Records and samples every span.
@@ -301,6 +317,10 @@ impl ShouldSample for AlwaysOn {
         }
         result
     }
+
+    fn uses_span_details(&self) -> bool {
+        false
+    }
 }
 
 /// Drops every span.
@@ -321,5 +341,9 @@ pub struct AlwaysOff;
 impl ShouldSample for AlwaysOff {
     fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
         SamplingResult::with_parent_state(SamplingDecision::Drop, params)
+    }
+
+    fn uses_span_details(&self) -> bool {
+        false
     }
 }

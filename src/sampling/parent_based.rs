@@ -117,6 +117,18 @@ impl ShouldSample for ParentBased {
         }
         result
     }
+
+    fn uses_span_details(&self) -> bool {
+        [
+            &self.root,
+            &self.remote_parent_sampled,
+            &self.remote_parent_not_sampled,
+            &self.local_parent_sampled,
+            &self.local_parent_not_sampled,
+        ]
+        .iter()
+        .any(|delegate| delegate.uses_span_details())
+    }
 }
 
 impl From<ParentBased> for Sampler {

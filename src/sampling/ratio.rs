@@ -88,6 +88,10 @@ impl ShouldSample for TraceIdRatio {
         }
         result
     }
+
+    fn uses_span_details(&self) -> bool {
+        false
+    }
 }
 
 impl From<TraceIdRatio> for Sampler {

@@ -173,8 +173,22 @@ pub(crate) fn current_span_context() -> Option<SpanContext> {
 /// # }
 /// ```
 pub fn span(name: impl Into<Cow<'static, str>>) -> SpanBuilder<'static> {
-    let tracer = CURRENT.with(|current| current.borrow().span.tracer().cloned());
-    SpanBuilder::new(tracer.map(Cow::Owned), name.into())
+    let (tracer, unrecorded_parent) = CURRENT.with(|current| {
+        let span = &current.borrow().span;
+        // Copied out, so that no sampler runs while the current context is borrowed.
+        let unrecorded_parent = match span.is_recording() {
+            true => None,
+            false => span.span_context().cloned(),
+        };
+        (span.tracer().cloned(), unrecorded_parent)
+    });
+    let builder = SpanBuilder::new(tracer.map(Cow::Owned), name.into());
+    match unrecorded_parent {
+        // Under an unsampled request, a child that its sampler drops (parent-based does)
+        // skips its attributes and allocates nothing.
+        Some(parent) => builder.drop_early_under(&parent),
+        None => builder,
+    }
 }
 
 pin_project! {

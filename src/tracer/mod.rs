@@ -66,6 +66,9 @@ struct TracerInner {
     sink_wants_record_only: bool,
     limits: SpanLimits,
     disabled: bool,
+    /// The sampler decides from the parent and trace id alone, and not disabled: builders
+    /// ask it as soon as their parent is known.
+    decides_early: bool,
     clock: Clock,
     counters: Counters,
 }
@@ -255,6 +258,7 @@ impl Tracer {
         let parent = builder.resolve_parent();
         let parent = parent.as_deref();
         if inner.disabled {
+            crate::span::pool::give_to_thread(std::mem::take(&mut builder.attributes));
             // OTEL_SDK_DISABLED: pass the incoming context on unchanged, record nothing.
             return Span::from_inner(match parent {
                 Some(context) => Inner::NonRecording {
@@ -264,15 +268,22 @@ impl Tracer {
                 None => Inner::None,
             });
         }
-        let trace_id = parent.map_or_else(|| inner.ids.new_trace_id(), SpanContext::trace_id);
-        let result = inner.sampler.should_sample(&SamplingParams {
-            parent,
-            trace_id,
-            name: &builder.name,
-            kind: builder.kind,
-            attributes: &builder.attributes,
-            links: &builder.links,
-        });
+        let (trace_id, result) = match builder.early.take() {
+            Some(early) => (early.trace_id, early.result),
+            None => {
+                let trace_id =
+                    parent.map_or_else(|| inner.ids.new_trace_id(), SpanContext::trace_id);
+                let result = inner.sampler.should_sample(&SamplingParams {
+                    parent,
+                    trace_id,
+                    name: &builder.name,
+                    kind: builder.kind,
+                    attributes: &builder.attributes,
+                    links: &builder.links,
+                });
+                (trace_id, result)
+            }
+        };
         let sampled = result.decision.is_sampled();
         // §3.2.2.5.2: a trace keeps the random flag it arrived with; new traces set it when
         // the id generator makes random ids.
@@ -290,6 +301,7 @@ impl Tracer {
 
         if result.decision == SamplingDecision::Drop {
             inner.counters.add(Counter::SampledOut);
+            crate::span::pool::give_to_thread(std::mem::take(&mut builder.attributes));
             return Span::from_inner(Inner::NonRecording {
                 tracer: tracer.into_owned(),
                 context,
@@ -300,6 +312,25 @@ impl Tracer {
         let recording =
             RecordingSpan::new(tracer.into_owned(), context, parent, builder.kind, record);
         Span::from_inner(Inner::Recording(Arc::new(recording)))
+    }
+
+    /// The sampler's decision for a span whose parent is now known, if the sampler decides
+    /// from the parent and trace id alone (see [`ShouldSample::uses_span_details`]).
+    pub(crate) fn decide_early(
+        &self,
+        parent: Option<&SpanContext>,
+        name: &str,
+        kind: crate::span::SpanKind,
+    ) -> Option<span::EarlyDecision> {
+        let inner = &self.inner;
+        if !inner.decides_early {
+            return None;
+        }
+        let trace_id = parent.map_or_else(|| inner.ids.new_trace_id(), SpanContext::trace_id);
+        let result = inner
+            .sampler
+            .should_sample(&SamplingParams::new(parent, trace_id, name, kind));
+        Some(span::EarlyDecision { trace_id, result })
     }
 
     /// Hands a finished span to the sink: sampled spans always, record-only spans only when
@@ -505,6 +536,7 @@ impl TracerBuilder {
             }
             Arc::new(Discard)
         });
+        let decides_early = !self.disabled && !self.sampler.uses_span_details();
         Tracer {
             inner: Arc::new(TracerInner {
                 resource: Arc::new(self.resource),
@@ -516,6 +548,7 @@ impl TracerBuilder {
                 sink,
                 limits: self.limits,
                 disabled: self.disabled,
+                decides_early,
                 clock: Clock::new(),
                 counters: Counters::default(),
             }),

@@ -450,26 +450,59 @@ pub struct SpanBuilder<'a> {
     pub(crate) name: Cow<'static, str>,
     pub(crate) kind: SpanKind,
     pub(crate) parent: ParentChoice<'a>,
-    /// Inline, so that a span the sampler drops costs no allocation for its attributes.
-    pub(crate) attributes: SmallVec<[KeyValue; 4]>,
+    /// A recycled buffer (see [`pool`](crate::span::pool)), taken at the first attribute: a
+    /// span the sampler drops gives it back to its thread, and a recording span keeps it as
+    /// its attribute list. On the heap so that the builder stays small: it is moved by value
+    /// through every call of its chain, and an inline list made each move a large copy.
+    pub(crate) attributes: Vec<KeyValue>,
     pub(crate) links: Vec<Link>,
+    /// The sampler's answer, when it was given as soon as the parent was known (samplers
+    /// that look only at the parent and the trace id): a span it drops skips its attributes.
+    pub(crate) early: Option<EarlyDecision>,
+}
+
+/// A sampling decision made when the builder learned its parent.
+pub(crate) struct EarlyDecision {
+    pub(crate) trace_id: crate::TraceId,
+    pub(crate) result: crate::sampling::SamplingResult,
 }
 
 impl<'a> SpanBuilder<'a> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(tracer: Option<Cow<'a, Tracer>>, name: Cow<'static, str>) -> Self {
         Self {
             tracer,
             name,
             kind: SpanKind::Internal,
             parent: ParentChoice::Current,
-            attributes: SmallVec::new(),
+            attributes: Vec::new(),
             links: Vec::new(),
+            early: None,
         }
     }
 
+    /// Asks a sampler that decides from the parent alone whether it drops a child of
+    /// `current` (the current span, which the builder resolves again at start), and keeps
+    /// only that answer: a decision to record is made again at start.
+    pub(crate) fn drop_early_under(mut self, current: &SpanContext) -> Self {
+        if let Some(tracer) = &self.tracer {
+            self.early = tracer
+                .decide_early(Some(current), &self.name, self.kind)
+                .filter(|early| !early.result.decision.is_recording());
+        }
+        self
+    }
+
+    /// Whether the sampler has already dropped this span: what it would collect is skipped.
+    #[inline(always)]
+    fn dropped_early(&self) -> bool {
+        self.early
+            .as_ref()
+            .is_some_and(|early| !early.result.decision.is_recording())
+    }
+
     /// The span kind (internal by default).
-    #[inline]
+    #[inline(always)]
     pub fn kind(mut self, kind: SpanKind) -> Self {
         self.kind = kind;
         self
@@ -477,30 +510,48 @@ impl<'a> SpanBuilder<'a> {
 
     /// The parent: an incoming request's context, or `None` to start a new trace. Without
     /// this the parent is the current span.
-    #[inline]
+    #[inline(always)]
     pub fn parent(mut self, parent: Option<&'a SpanContext>) -> Self {
         self.parent = ParentChoice::Explicit(parent);
+        self.early = match &self.tracer {
+            Some(tracer) => tracer.decide_early(parent, &self.name, self.kind),
+            None => None,
+        };
         self
     }
 
     /// Adds an attribute known at start; samplers see it.
-    #[inline]
+    #[inline(always)]
     pub fn attr(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
-        self.attributes.push(KeyValue::new(key, value));
+        if !self.dropped_early() {
+            self.attribute_buffer().push(KeyValue::new(key, value));
+        }
         self
     }
 
     /// Adds attributes known at start.
-    #[inline]
+    #[inline(always)]
     pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
-        self.attributes.extend(attributes);
+        if !self.dropped_early() {
+            self.attribute_buffer().extend(attributes);
+        }
         self
     }
 
+    #[inline(always)]
+    fn attribute_buffer(&mut self) -> &mut Vec<KeyValue> {
+        if self.attributes.capacity() == 0 {
+            self.attributes = crate::span::pool::take_for_builder();
+        }
+        &mut self.attributes
+    }
+
     /// Adds a link known at start.
-    #[inline]
+    #[inline(always)]
     pub fn link(mut self, link: Link) -> Self {
-        self.links.push(link);
+        if !self.dropped_early() {
+            self.links.push(link);
+        }
         self
     }
 
@@ -524,33 +575,24 @@ impl<'a> SpanBuilder<'a> {
     }
 }
 
+/// The record of a span that starts recording: the builder's attribute buffer becomes its
+/// attribute list, within the limits.
 pub(crate) fn new_record(
     builder: &mut SpanBuilder<'_>,
     limits: &crate::span::SpanLimits,
 ) -> Record {
+    let mut attributes = std::mem::take(&mut builder.attributes);
+    let dropped_attributes = limits.limit_in_place(&mut attributes, limits.attribute_count);
     let mut record = Record {
         name: std::mem::take(&mut builder.name),
-        // Room for the attributes a layer adds once the span is known to record; a span that
-        // starts with none (a plain child span) allocates only if it gets some.
-        attributes: match builder.attributes.len() {
-            0 => Vec::new(),
-            n => crate::span::pool::take(n + 4),
-        },
-        dropped_attributes: 0,
+        attributes,
+        dropped_attributes,
         events: Vec::new(),
         dropped_events: 0,
         links: Vec::new(),
         dropped_links: 0,
         status: Status::Unset,
     };
-    for kv in builder.attributes.drain(..) {
-        limits.set_attribute(
-            &mut record.attributes,
-            &mut record.dropped_attributes,
-            limits.attribute_count,
-            kv,
-        );
-    }
     for link in builder.links.drain(..) {
         push_link(&mut record, limits, link);
     }

@@ -12,10 +12,11 @@ use super::layer::ServerConfig;
 use crate::http::attributes::{method_name, server_request_attributes, span_name_and_route};
 use crate::http::body::ResponseBody;
 use crate::http::grpc;
+use crate::propagation::PropagationContext;
 use crate::semconv::{HTTP_REQUEST_METHOD, HTTP_ROUTE};
 use crate::span::{Link, SpanKind};
 use crate::tracer::enter_slot;
-use crate::{Context, FutureExt, Tracer};
+use crate::{Context, FutureExt, SpanBuilder, Tracer};
 
 /// The service [`ServerLayer`](super::ServerLayer) wraps around yours.
 ///
@@ -85,30 +86,32 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let incoming = self.tracer.propagator().extract(request.headers());
         let semconv = self.config.rpc_semconv;
+        let distrust = self.config.distrust_incoming;
         let is_grpc = grpc::is_grpc(request.method(), request.headers());
         let method = method_name(request.method());
 
-        let mut builder = if is_grpc {
+        // The parent first: a sampler that decides from the parent alone has then decided, and
+        // a span it drops skips the attributes below.
+        let builder = if is_grpc {
             let (name, attributes) = grpc::start_attributes(request.uri().path(), semconv);
-            self.tracer
-                .span(name)
-                .kind(SpanKind::Server)
-                .attributes(attributes.into_iter().flatten())
+            with_parent(
+                self.tracer.span(name).kind(SpanKind::Server),
+                &incoming,
+                distrust,
+            )
+            .attributes(attributes.into_iter().flatten())
         } else {
             let (name, route) = span_name_and_route(method, matched_route(&request));
-            let builder = self
-                .tracer
-                .span(name)
-                .kind(SpanKind::Server)
-                .attr(HTTP_REQUEST_METHOD, method);
+            let builder = with_parent(
+                self.tracer.span(name).kind(SpanKind::Server),
+                &incoming,
+                distrust,
+            )
+            .attr(HTTP_REQUEST_METHOD, method);
             match route {
                 Some(route) => builder.attr(HTTP_ROUTE, route),
                 None => builder,
             }
-        };
-        builder = match (&incoming.span_context, self.config.distrust_incoming) {
-            (Some(remote), true) => builder.parent(None).link(Link::new(remote.clone())),
-            (remote, _) => builder.parent(remote.as_ref()),
         };
         let span = builder.start();
 
@@ -133,6 +136,19 @@ where
         };
         let future = future.with_context(context.unwrap_or_default());
         ResponseFuture::new(future, span, self.config.clone(), is_grpc)
+    }
+}
+
+/// The builder with the incoming context as its parent, or, when incoming context is not
+/// trusted, as a link of a new trace.
+fn with_parent<'a>(
+    builder: SpanBuilder<'a>,
+    incoming: &'a PropagationContext,
+    distrust: bool,
+) -> SpanBuilder<'a> {
+    match (&incoming.span_context, distrust) {
+        (Some(remote), true) => builder.parent(None).link(Link::new(remote.clone())),
+        (remote, _) => builder.parent(remote.as_ref()),
     }
 }
 
