@@ -218,8 +218,13 @@ impl Propagator for TraceContextPropagator {
             return;
         };
         // §3.3.1: an invalid tracestate is dropped, the traceparent kept.
-        let state =
-            TraceState::from_header_lines(all_lines(headers, &TRACESTATE)).unwrap_or_default();
+        let name = TRACESTATE;
+        let mut lines = all_lines(headers, &name).peekable();
+        let state = match lines.peek() {
+            Some(_) => TraceState::from_header_lines(lines).unwrap_or_default(),
+            // Most requests carry none: skip the parser's setup.
+            None => TraceState::default(),
+        };
         cx.span_context = Some(parent.with_state(state));
     }
 

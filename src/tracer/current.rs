@@ -254,27 +254,39 @@ impl<F: Future> Future for Instrumented<F> {
     }
 }
 
-/// Makes the context held in `slot` current until the returned guard drops, by moving it into
-/// the thread-local and back (no reference count changes); restored even if the caller panics.
+/// Makes the context held in `slot` current until the returned guard drops, by swapping it
+/// with the thread-local's in place (no copies into temporaries, no reference counts: this
+/// runs on every poll of a traced future and body); restored even if the caller panics.
 pub(crate) fn enter_slot(slot: &mut Option<Context>) -> Restore<'_> {
-    let entered = slot.take().unwrap_or_default();
-    let previous = CURRENT.with(|current| current.replace(entered));
-    Restore {
-        slot,
-        previous: Some(previous),
-    }
+    let context = slot.get_or_insert_with(Context::default);
+    let entered = swap_current(context);
+    Restore { context, entered }
+}
+
+/// Swaps `context` with the current one; `false` if this thread's slot is gone (the thread
+/// is exiting) or in use.
+fn swap_current(context: &mut Context) -> bool {
+    CURRENT
+        .try_with(|current| match current.try_borrow_mut() {
+            Ok(mut current) => {
+                std::mem::swap(&mut *current, context);
+                true
+            }
+            Err(_) => false,
+        })
+        .unwrap_or(false)
 }
 
 /// Swaps the context back out of the thread-local into its slot.
 pub(crate) struct Restore<'a> {
-    slot: &'a mut Option<Context>,
-    previous: Option<Context>,
+    context: &'a mut Context,
+    entered: bool,
 }
 
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
-        if let Some(previous) = self.previous.take() {
-            *self.slot = Some(CURRENT.with(|current| current.replace(previous)));
+        if self.entered {
+            swap_current(self.context);
         }
     }
 }

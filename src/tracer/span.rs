@@ -481,6 +481,18 @@ impl<'a> SpanBuilder<'a> {
         }
     }
 
+    /// The parent, with the sampler's answer for it already in hand (or `None`: decide at
+    /// start).
+    pub(crate) fn decided(
+        mut self,
+        parent: Option<&'a SpanContext>,
+        early: Option<EarlyDecision>,
+    ) -> Self {
+        self.parent = ParentChoice::Explicit(parent);
+        self.early = early;
+        self
+    }
+
     /// Asks a sampler that decides from the parent alone whether it drops a child of
     /// `current` (the current span, which the builder resolves again at start), and keeps
     /// only that answer: a decision to record is made again at start.

@@ -12,11 +12,10 @@ use super::layer::ServerConfig;
 use crate::http::attributes::{method_name, server_request_attributes, span_name_and_route};
 use crate::http::body::ResponseBody;
 use crate::http::grpc;
-use crate::propagation::PropagationContext;
 use crate::semconv::{HTTP_REQUEST_METHOD, HTTP_ROUTE};
 use crate::span::{Link, SpanKind};
 use crate::tracer::enter_slot;
-use crate::{Context, FutureExt, SpanBuilder, Tracer};
+use crate::{Context, FutureExt, Tracer};
 
 /// The service [`ServerLayer`](super::ServerLayer) wraps around yours.
 ///
@@ -90,29 +89,35 @@ where
         let is_grpc = grpc::is_grpc(request.method(), request.headers());
         let method = method_name(request.method());
 
-        // The parent first: a sampler that decides from the parent alone has then decided, and
-        // a span it drops skips the attributes below.
-        let builder = if is_grpc {
+        // A sampler that decides from the parent alone decides first, so that a request it
+        // drops skips naming its span (the route lookup) and collecting attributes.
+        let parent = match distrust {
+            true => None,
+            false => incoming.span_context.as_ref(),
+        };
+        let early = self.tracer.decide_early(parent, "", SpanKind::Server);
+        let dropped = early
+            .as_ref()
+            .is_some_and(|early| !early.result.decision.is_recording());
+        let builder = if dropped {
+            self.tracer.span("")
+        } else if is_grpc {
             let (name, attributes) = grpc::start_attributes(request.uri().path(), semconv);
-            with_parent(
-                self.tracer.span(name).kind(SpanKind::Server),
-                &incoming,
-                distrust,
-            )
-            .attributes(attributes.into_iter().flatten())
+            self.tracer
+                .span(name)
+                .attributes(attributes.into_iter().flatten())
         } else {
             let (name, route) = span_name_and_route(method, matched_route(&request));
-            let builder = with_parent(
-                self.tracer.span(name).kind(SpanKind::Server),
-                &incoming,
-                distrust,
-            )
-            .attr(HTTP_REQUEST_METHOD, method);
+            let builder = self.tracer.span(name).attr(HTTP_REQUEST_METHOD, method);
             match route {
                 Some(route) => builder.attr(HTTP_ROUTE, route),
                 None => builder,
             }
         };
+        let mut builder = builder.kind(SpanKind::Server).decided(parent, early);
+        if let (Some(remote), true, false) = (&incoming.span_context, distrust, dropped) {
+            builder = builder.link(Link::new(remote.clone()));
+        }
         let span = builder.start();
 
         if span.is_recording() {
@@ -136,19 +141,6 @@ where
         };
         let future = future.with_context(context.unwrap_or_default());
         ResponseFuture::new(future, span, self.config.clone(), is_grpc)
-    }
-}
-
-/// The builder with the incoming context as its parent, or, when incoming context is not
-/// trusted, as a link of a new trace.
-fn with_parent<'a>(
-    builder: SpanBuilder<'a>,
-    incoming: &'a PropagationContext,
-    distrust: bool,
-) -> SpanBuilder<'a> {
-    match (&incoming.span_context, distrust) {
-        (Some(remote), true) => builder.parent(None).link(Link::new(remote.clone())),
-        (remote, _) => builder.parent(remote.as_ref()),
     }
 }
 
