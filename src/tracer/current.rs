@@ -73,6 +73,22 @@ impl Context {
         }
     }
 
+    /// The context a request runs with, and the span its owner ends when the response is
+    /// done. A span that does not record has nothing to end: the context takes it over,
+    /// instead of a second reference to its tracer and a copy of its context.
+    pub(crate) fn for_request(span: Span) -> (Self, Option<Span>) {
+        match span.into_unrecorded() {
+            Ok(span) => (
+                Self {
+                    span,
+                    baggage: None,
+                },
+                None,
+            ),
+            Err(span) => (Self::from_span(&span), Some(span)),
+        }
+    }
+
     /// This context carrying `baggage` (from the incoming request) for outgoing calls.
     #[must_use]
     pub fn with_baggage(mut self, baggage: Baggage) -> Self {
@@ -230,13 +246,7 @@ pin_project! {
     }
 }
 
-impl<F> Instrumented<F> {
-    /// The context it runs with, taken out (for what comes after the future, such as a
-    /// response body that runs with the same context, without another reference count).
-    pub(crate) fn take_context(self: Pin<&mut Self>) -> Option<Context> {
-        self.project().context.take()
-    }
-}
+impl<F> Instrumented<F> {}
 
 impl<F: Future> Future for Instrumented<F> {
     type Output = F::Output;

@@ -131,6 +131,14 @@ impl Span {
     pub fn handle(&self) -> SpanRef {
         self.handle.clone()
     }
+
+    /// The span as a handle, if it does not record (ending it would do nothing).
+    pub(crate) fn into_unrecorded(mut self) -> Result<SpanRef, Span> {
+        match self.is_recording() {
+            true => Err(self),
+            false => Ok(std::mem::take(&mut self.handle)),
+        }
+    }
 }
 
 impl std::ops::Deref for Span {

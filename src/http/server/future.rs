@@ -14,7 +14,8 @@ use crate::http::body::{EarlyDrop, ResponseBody};
 use crate::http::classify::{Side, record_error, record_server_response};
 use crate::http::grpc::{self, AwaitingTrailers};
 use crate::propagation::TraceContextPropagator;
-use crate::{Context, Instrumented, Span};
+use crate::tracer::enter_slot;
+use crate::{Context, Span, SpanRef};
 
 pin_project! {
     /// The future of a traced request: the inner service's future, run with the request's
@@ -41,7 +42,11 @@ pin_project! {
     /// ```
     pub struct ResponseFuture<F> {
         #[pin]
-        inner: Instrumented<F>,
+        inner: F,
+        // Current on every poll of `inner`; then the response body's.
+        context: Option<Context>,
+        // The span to end with the response: `None` for a span that does not record, which
+        // `context` holds and nothing needs to end.
         span: Option<Span>,
         config: Arc<ServerConfig>,
         grpc: bool,
@@ -67,14 +72,16 @@ pin_project! {
 
 impl<F> ResponseFuture<F> {
     pub(crate) fn new(
-        inner: Instrumented<F>,
-        span: Span,
+        inner: F,
+        context: Context,
+        span: Option<Span>,
         config: Arc<ServerConfig>,
         grpc: bool,
     ) -> Self {
         Self {
             inner,
-            span: Some(span),
+            context: Some(context),
+            span,
             config,
             grpc,
         }
@@ -90,14 +97,14 @@ where
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let result = ready!(this.inner.as_mut().poll(cx));
+        let this = self.project();
+        let entered = enter_slot(this.context);
+        let result = this.inner.poll(cx);
+        drop(entered);
+        let result = ready!(result);
         let span = this.span.take().unwrap_or_else(Span::none);
         // The body runs with the context the handler ran with: same span, same baggage.
-        let context = this
-            .inner
-            .take_context()
-            .unwrap_or_else(|| Context::from_span(&span));
+        let context = this.context.take().unwrap_or_default();
         match result {
             Ok(mut response) if *this.grpc => {
                 let semconv = this.config.rpc_semconv;
@@ -109,7 +116,7 @@ where
                     response.headers(),
                     &this.config.response_headers,
                 );
-                add_trace_headers(&mut response, &span, this.config);
+                add_trace_headers(&mut response, context.span(), this.config);
                 let early_drop = EarlyDrop::ClientWentAway;
                 Poll::Ready(Ok(response.map(|body| match awaiting {
                     true => {
@@ -127,7 +134,7 @@ where
                     response.headers(),
                     &this.config.response_headers,
                 );
-                add_trace_headers(&mut response, &span, this.config);
+                add_trace_headers(&mut response, context.span(), this.config);
                 Poll::Ready(Ok(response.map(|body| {
                     ResponseBody::with_context(body, span, context, EarlyDrop::ClientWentAway)
                 })))
@@ -146,7 +153,7 @@ where
 
 /// `Server-Timing: trace;desc=…` (W3C Trace Context Level 3 draft) and `traceresponse`, when
 /// enabled.
-fn add_trace_headers<B>(response: &mut Response<B>, span: &Span, config: &ServerConfig) {
+fn add_trace_headers<B>(response: &mut Response<B>, span: &SpanRef, config: &ServerConfig) {
     let Some(context) = span.span_context() else {
         return;
     };

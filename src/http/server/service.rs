@@ -15,7 +15,7 @@ use crate::http::grpc;
 use crate::semconv::{HTTP_REQUEST_METHOD, HTTP_ROUTE};
 use crate::span::{Link, SpanKind};
 use crate::tracer::enter_slot;
-use crate::{Context, FutureExt, Tracer};
+use crate::{Context, Tracer};
 
 /// The service [`ServerLayer`](super::ServerLayer) wraps around yours.
 ///
@@ -133,14 +133,15 @@ where
             // no-op span; the current context still carries the trace downstream.
             request.extensions_mut().insert(span.handle());
         }
+        let (context, span) = Context::for_request(span);
         // Current during `call` too, for services that do work before returning their future.
-        let mut context = Some(Context::from_span(&span).with_baggage(incoming.baggage));
+        let mut context = Some(context.with_baggage(incoming.baggage));
         let future = {
             let _entered = enter_slot(&mut context);
             self.inner.call(request)
         };
-        let future = future.with_context(context.unwrap_or_default());
-        ResponseFuture::new(future, span, self.config.clone(), is_grpc)
+        let context = context.unwrap_or_default();
+        ResponseFuture::new(future, context, span, self.config.clone(), is_grpc)
     }
 }
 
