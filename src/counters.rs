@@ -65,6 +65,13 @@ impl<const N: usize> ShardedCounters<N> {
     }
 }
 
+impl<const N: usize> std::fmt::Debug for ShardedCounters<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sums: [u64; N] = std::array::from_fn(|counter| self.sum(counter));
+        f.debug_tuple("ShardedCounters").field(&sums).finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -470,3 +470,89 @@ async fn inner_service_errors_unknown_methods_and_traceresponse() {
         )
     );
 }
+
+/// A sampler that samples requests whose parent is sampled, counting its calls and
+/// remembering how many attributes it was shown; `parent_only` says whether it declares that
+/// it decides from the parent and trace id alone.
+#[derive(Debug, Default)]
+struct Watching {
+    parent_only: bool,
+    attributes_seen: std::sync::Mutex<Vec<usize>>,
+}
+
+impl tracewire::sampling::ShouldSample for Watching {
+    fn should_sample(
+        &self,
+        params: &tracewire::sampling::SamplingParams<'_>,
+    ) -> tracewire::sampling::SamplingResult {
+        use tracewire::sampling::{SamplingDecision, SamplingResult};
+        self.attributes_seen
+            .lock()
+            .unwrap()
+            .push(params.attributes.len());
+        let decision = match params.parent.is_some_and(|p| p.flags().is_sampled()) {
+            true => SamplingDecision::RecordAndSample,
+            false => SamplingDecision::Drop,
+        };
+        SamplingResult::with_parent_state(decision, params)
+    }
+
+    fn uses_span_details(&self) -> bool {
+        !self.parent_only
+    }
+}
+
+/// Shares one sampler between the test and the tracer.
+#[derive(Debug)]
+struct Shared(std::sync::Arc<Watching>);
+
+impl tracewire::sampling::ShouldSample for Shared {
+    fn should_sample(
+        &self,
+        params: &tracewire::sampling::SamplingParams<'_>,
+    ) -> tracewire::sampling::SamplingResult {
+        self.0.should_sample(params)
+    }
+
+    fn uses_span_details(&self) -> bool {
+        self.0.uses_span_details()
+    }
+}
+
+#[tokio::test]
+async fn a_sampler_that_decides_from_the_parent_alone_is_asked_before_the_span_is_named() {
+    for parent_only in [true, false] {
+        let watching = std::sync::Arc::new(Watching {
+            parent_only,
+            ..Watching::default()
+        });
+        let (tracer, sink) = tracer(Sampler::new(Shared(watching.clone())));
+        let addr = serve(app(tracer.clone(), ServerLayer::new(tracer.clone()))).await;
+        let client = client(false);
+        let sampled = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+        let unsampled = format!("00-{TRACE_ID}-{PARENT_ID}-00");
+        let (_, _, body) = get_with(&client, addr, "/users/7", Some(&sampled)).await;
+        assert_eq!(body, "alice");
+        get_with(&client, addr, "/health", Some(&unsampled)).await;
+
+        let spans = sink.wait_for(2, Duration::from_secs(5)).unwrap();
+        // The sampled request has its name and attributes either way; the dropped one is
+        // counted, and the same requests are kept whichever way the sampler is asked.
+        let server = find(&spans, "GET /users/{id}");
+        assert_eq!(
+            server.attribute("http.route"),
+            Some(&Value::from("/users/{id}"))
+        );
+        assert!(spans.iter().all(|s| s.name != "GET /health"));
+        assert_eq!(tracer.stats().sampled_out, 1, "parent_only = {parent_only}");
+        // Asked once per server span (the child `db.query` span asks too): before the span
+        // is named when it decides from the parent alone, with method and route otherwise.
+        let seen = watching.attributes_seen.lock().unwrap().clone();
+        let server_calls = [seen[0], *seen.last().unwrap()];
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        match parent_only {
+            true => assert_eq!(server_calls, [0, 0], "{seen:?}"),
+            false => assert!(server_calls.iter().all(|&n| n >= 2), "{seen:?}"),
+        }
+    }
+}

@@ -168,6 +168,8 @@ impl TraceState {
 
     /// The value of `key`, if the list holds it.
     pub fn get(&self, key: &str) -> Option<&str> {
+        // Samplers look up `ot` for every span, and most traces carry no trace state.
+        self.list.as_ref()?;
         self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 

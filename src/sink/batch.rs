@@ -1,5 +1,6 @@
 //! The batch sink: a bounded queue in front of an exporter, drained by a background thread.
 
+use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
@@ -11,10 +12,16 @@ use crossbeam_queue::ArrayQueue;
 
 use super::{ExportError, Exporter, SinkError, SinkStats, SpanSink};
 use crate::config::{ConfigWarning, Configured, process_env, read_number};
+use crate::counters::ShardedCounters;
 use crate::span::SpanData;
 
 /// How many queued spans apart a producer checks whether a full batch is waiting.
-const WAKE_CHECK_EVERY: u64 = 32;
+const WAKE_CHECK_EVERY: u32 = 32;
+
+thread_local! {
+    /// Spans this thread queued (into any batch sink), for the periodic check above.
+    static PUSHES: Cell<u32> = const { Cell::new(0) };
+}
 
 /// How the batch sink queues and sends spans; the defaults are the OpenTelemetry batch span
 /// processor's.
@@ -167,7 +174,8 @@ struct Shared {
     /// Set by the worker once its final drain is done: a span pushed after that would never
     /// be exported, so whoever finds one in the queue then counts it as dropped.
     drained: AtomicBool,
-    queued: AtomicU64,
+    /// Sharded by thread: every producer adds to it for every span.
+    queued: ShardedCounters<1>,
     dropped_queue_full: AtomicU64,
     dropped_after_shutdown: AtomicU64,
     exported: AtomicU64,
@@ -223,7 +231,7 @@ impl BatchSink {
             batch_size: config.max_export_batch_size,
             shut_down: AtomicBool::new(false),
             drained: AtomicBool::new(false),
-            queued: AtomicU64::new(0),
+            queued: ShardedCounters::default(),
             dropped_queue_full: AtomicU64::new(0),
             dropped_after_shutdown: AtomicU64::new(0),
             exported: AtomicU64::new(0),
@@ -300,10 +308,16 @@ impl SpanSink for BatchSink {
         if shared.drained.load(Ordering::SeqCst) {
             shared.drop_leftovers();
         }
-        let queued = shared.queued.fetch_add(1, Ordering::Relaxed) + 1;
-        // Reading the queue's length touches a cache line the worker writes, so look only every
-        // few spans: the worker is woken at most that many spans later than a full batch.
-        if queued % WAKE_CHECK_EVERY == 0
+        shared.queued.add(0, 1);
+        // Reading the queue's length touches a cache line the worker writes, so each thread
+        // looks only every few of its spans: the worker is woken at most that many spans
+        // (per producing thread) later than a full batch.
+        let pushes = PUSHES.try_with(|pushes| {
+            let count = pushes.get().wrapping_add(1);
+            pushes.set(count);
+            count
+        });
+        if pushes.is_ok_and(|count| count % WAKE_CHECK_EVERY == 0)
             && shared.queue.len() >= shared.batch_size
             && !shared.wake_pending.swap(true, Ordering::AcqRel)
         {
@@ -340,7 +354,7 @@ impl SpanSink for BatchSink {
     fn stats(&self) -> SinkStats {
         let s = &self.shared;
         SinkStats {
-            queued: s.queued.load(Ordering::Relaxed),
+            queued: s.queued.sum(0),
             dropped_queue_full: s.dropped_queue_full.load(Ordering::Relaxed),
             dropped_after_shutdown: s.dropped_after_shutdown.load(Ordering::Relaxed),
             exported: s.exported.load(Ordering::Relaxed),

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::attributes::{KeyValue, Value};
+use super::attributes::KeyValue;
 
 /// How much a span may hold (OpenTelemetry span limits). Defaults: 128 of each, no limit on
 /// attribute value length. What goes over a limit is dropped and counted on the span.
@@ -64,17 +64,6 @@ impl Default for SpanLimits {
 /// Whether the "attributes dropped" warning was already logged (at most once per process).
 static WARNED_DROPPED: AtomicBool = AtomicBool::new(false);
 
-fn warn_dropped(kv: &KeyValue, max_count: u32) {
-    if !WARNED_DROPPED.swap(true, Ordering::Relaxed) {
-        log::warn!(
-            "tracewire: span attribute {:?} dropped: the attribute count limit is {max_count} \
-             (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT); dropped counts are kept on each span. \
-             This warning is logged once.",
-            kv.key
-        );
-    }
-}
-
 impl SpanLimits {
     /// Sets an attribute in `attributes` within `max_count` attributes and the value length
     /// limit: a known key is replaced in place, a new key over the limit is dropped and
@@ -95,34 +84,15 @@ impl SpanLimits {
             attributes.push(kv);
         } else {
             *dropped = dropped.saturating_add(1);
-            warn_dropped(&kv, max_count);
-        }
-    }
-
-    /// Applies the limits to a list in place, as if each attribute were set in turn: a
-    /// repeated key keeps its first position and takes the last value, values are truncated,
-    /// attributes past `max_count` are dropped. Returns how many were dropped.
-    pub(crate) fn limit_in_place(&self, attributes: &mut Vec<KeyValue>, max_count: u32) -> u32 {
-        let mut kept = 0;
-        let mut dropped = 0_u32;
-        for read in 0..attributes.len() {
-            if let Some(max_len) = self.attribute_value_length {
-                attributes[read].value.truncate(max_len as usize);
-            }
-            let key = &attributes[read].key;
-            if let Some(first) = attributes[..kept].iter().position(|a| a.key == *key) {
-                let value = std::mem::replace(&mut attributes[read].value, Value::Bool(false));
-                attributes[first].value = value;
-            } else if kept < max_count as usize {
-                attributes.swap(kept, read);
-                kept += 1;
-            } else {
-                dropped = dropped.saturating_add(1);
-                warn_dropped(&attributes[read], max_count);
+            if !WARNED_DROPPED.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "tracewire: span attribute {:?} dropped: the attribute count limit is {max_count} \
+                     (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT); dropped counts are kept on each span. \
+                     This warning is logged once.",
+                    kv.key
+                );
             }
         }
-        attributes.truncate(kept);
-        dropped
     }
 
     /// Applies the limits to a list given whole (events' and links' attributes).
@@ -143,6 +113,7 @@ impl SpanLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::span::Value;
 
     #[test]
     fn drops_and_counts_over_the_limit() {
@@ -160,21 +131,6 @@ mod tests {
             [KeyValue::new("a", "yy"), KeyValue::new("b", "x")]
         );
         assert_eq!(dropped, 1);
-
-        let mut in_place = [
-            ("a", "12345"),
-            ("b", "x"),
-            ("a", "yy"),
-            ("c", "z"),
-            ("b", "w"),
-        ]
-        .map(|(key, value)| KeyValue::new(key, value))
-        .to_vec();
-        assert_eq!(limits.limit_in_place(&mut in_place, 2), 1);
-        assert_eq!(
-            in_place,
-            [KeyValue::new("a", "yy"), KeyValue::new("b", "w")]
-        );
         let (kept, dropped) = limits.limit_attributes(vec![KeyValue::new("k", "abcdef")], 5);
         assert_eq!(kept[0].value, Value::from("abc"));
         assert_eq!(dropped, 0);

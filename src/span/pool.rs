@@ -6,14 +6,7 @@
 //! thread's arena under a lock, and the next allocation misses the thread cache), so the batch
 //! sink hands the emptied buffers back here and new spans take them. In `benches/span.rs` this
 //! took a sampled server span with four attributes from about 600 ns to about 300 ns.
-//!
-//! Span builders take their attribute buffer here too, so that a builder stays small (it is
-//! moved by value through every call of its chain). Each thread keeps one spare buffer of its
-//! own: the builder of a span the sampler drops gives its buffer back to that spare, so that
-//! unsampled spans take and return a buffer without allocating or touching memory another
-//! thread writes.
 
-use std::cell::Cell;
 use std::sync::OnceLock;
 
 use crossbeam_queue::ArrayQueue;
@@ -24,13 +17,6 @@ use super::KeyValue;
 const POOL_SIZE: usize = 1024;
 /// Larger buffers are freed rather than kept, so one huge span does not pin its memory.
 const MAX_KEPT_CAPACITY: usize = 16;
-/// A builder's buffer holds its own attributes and those the HTTP layers add once the span
-/// records (about a dozen), so that the list is not grown on the request path.
-const BUILDER_CAPACITY: usize = MAX_KEPT_CAPACITY;
-
-thread_local! {
-    static SPARE: Cell<Vec<KeyValue>> = const { Cell::new(Vec::new()) };
-}
 
 fn pool() -> &'static ArrayQueue<Vec<KeyValue>> {
     static POOL: OnceLock<ArrayQueue<Vec<KeyValue>>> = OnceLock::new();
@@ -45,26 +31,6 @@ pub(crate) fn take(capacity: usize) -> Vec<KeyValue> {
             buffer
         }
         None => Vec::with_capacity(capacity),
-    }
-}
-
-/// A buffer for a span builder: this thread's spare if it has one.
-pub(crate) fn take_for_builder() -> Vec<KeyValue> {
-    match SPARE.try_with(Cell::take) {
-        Ok(spare) if spare.capacity() != 0 => spare,
-        _ => take(BUILDER_CAPACITY),
-    }
-}
-
-/// Gives a buffer back to this thread's spare (the builder of a span that does not record).
-pub(crate) fn give_to_thread(mut buffer: Vec<KeyValue>) {
-    if buffer.capacity() == 0 || buffer.capacity() > MAX_KEPT_CAPACITY {
-        return;
-    }
-    buffer.clear();
-    // During thread exit the spare may be gone: the buffer is then freed.
-    if let Ok(previous) = SPARE.try_with(|spare| spare.replace(buffer)) {
-        give(previous);
     }
 }
 
@@ -89,16 +55,5 @@ mod tests {
         let again = take(2);
         assert!(again.is_empty() && again.capacity() >= 2);
         give(Vec::with_capacity(MAX_KEPT_CAPACITY + 1));
-    }
-
-    #[test]
-    fn a_thread_gets_back_the_buffer_it_gave() {
-        let mut buffer = take_for_builder();
-        buffer.push(KeyValue::new("k", 1_i64));
-        let address = buffer.as_ptr();
-        give_to_thread(buffer);
-        let again = take_for_builder();
-        assert!(again.is_empty() && again.capacity() >= BUILDER_CAPACITY);
-        assert_eq!(again.as_ptr(), address);
     }
 }

@@ -189,22 +189,8 @@ pub(crate) fn current_span_context() -> Option<SpanContext> {
 /// # }
 /// ```
 pub fn span(name: impl Into<Cow<'static, str>>) -> SpanBuilder<'static> {
-    let (tracer, unrecorded_parent) = CURRENT.with(|current| {
-        let span = &current.borrow().span;
-        // Copied out, so that no sampler runs while the current context is borrowed.
-        let unrecorded_parent = match span.is_recording() {
-            true => None,
-            false => span.span_context().cloned(),
-        };
-        (span.tracer().cloned(), unrecorded_parent)
-    });
-    let builder = SpanBuilder::new(tracer.map(Cow::Owned), name.into());
-    match unrecorded_parent {
-        // Under an unsampled request, a child that its sampler drops (parent-based does)
-        // skips its attributes and allocates nothing.
-        Some(parent) => builder.drop_early_under(&parent),
-        None => builder,
-    }
+    let tracer = CURRENT.with(|current| current.borrow().span.tracer().cloned());
+    SpanBuilder::new(tracer.map(Cow::Owned), name.into())
 }
 
 pin_project! {
@@ -256,8 +242,10 @@ impl<F: Future> Future for Instrumented<F> {
         let entered = enter_slot(this.context);
         let output = this.inner.poll(cx);
         drop(entered);
-        if output.is_ready() {
-            // The work is done: end the span now, not when the future is dropped.
+        if output.is_ready() && this.span.is_some() {
+            // The work is done: end the span now, not when the future is dropped. The context
+            // goes first, so that the span is ended by its only owner.
+            *this.context = None;
             this.span.take();
         }
         output

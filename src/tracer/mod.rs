@@ -253,12 +253,15 @@ impl Tracer {
     /// a context-only one. The tracer comes by value when the builder owns it
     /// (`tracewire::span` takes it from the current span), so that the span takes it over
     /// instead of counting one more reference.
-    fn start_span(tracer: Cow<'_, Tracer>, builder: &mut SpanBuilder<'_>) -> Span {
+    fn start_span(
+        tracer: Cow<'_, Tracer>,
+        builder: &mut SpanBuilder<'_>,
+        early: Option<span::EarlyDecision>,
+    ) -> Span {
         let inner = &tracer.inner;
         let parent = builder.resolve_parent();
         let parent = parent.as_deref();
         if inner.disabled {
-            crate::span::pool::give_to_thread(std::mem::take(&mut builder.attributes));
             // OTEL_SDK_DISABLED: pass the incoming context on unchanged, record nothing.
             return Span::from_inner(match parent {
                 Some(context) => Inner::NonRecording {
@@ -268,7 +271,7 @@ impl Tracer {
                 None => Inner::None,
             });
         }
-        let (trace_id, result) = match builder.early.take() {
+        let (trace_id, result) = match early {
             Some(early) => (early.trace_id, early.result),
             None => {
                 let trace_id =
@@ -301,7 +304,6 @@ impl Tracer {
 
         if result.decision == SamplingDecision::Drop {
             inner.counters.add(Counter::SampledOut);
-            crate::span::pool::give_to_thread(std::mem::take(&mut builder.attributes));
             return Span::from_inner(Inner::NonRecording {
                 tracer: tracer.into_owned(),
                 context,
@@ -314,8 +316,9 @@ impl Tracer {
         Span::from_inner(Inner::Recording(Arc::new(recording)))
     }
 
-    /// The sampler's decision for a span whose parent is now known, if the sampler decides
-    /// from the parent and trace id alone (see [`ShouldSample::uses_span_details`]).
+    /// The sampler's decision for a span with this parent, if the sampler decides from the
+    /// parent and trace id alone (see [`ShouldSample::uses_span_details`]): the server layer
+    /// asks before naming the span, so that a request the sampler drops skips that work.
     pub(crate) fn decide_early(
         &self,
         parent: Option<&SpanContext>,

@@ -151,8 +151,12 @@ impl std::ops::Deref for Span {
 
 impl Drop for Span {
     fn drop(&mut self) {
-        if let Inner::Recording(span) = &self.handle.inner {
-            span.end();
+        if let Inner::Recording(span) = &mut self.handle.inner {
+            match Arc::get_mut(span) {
+                // No handle was ever kept: nobody else can be recording, so no lock is needed.
+                Some(only) => only.end_unshared(),
+                None => span.end(),
+            }
         }
     }
 }
@@ -381,9 +385,25 @@ impl RecordingSpan {
 
     /// Ends the span once: later calls find the record gone.
     fn end(&self) {
-        let Some(record) = self.lock().take() else {
-            return;
-        };
+        if let Some(record) = self.lock().take() {
+            self.finish(record);
+        }
+    }
+
+    /// Ends the span, which no handle shares.
+    fn end_unshared(&mut self) {
+        let record = self
+            .record
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(record) = record {
+            self.finish(record);
+        }
+    }
+
+    /// Hands the span, with what it recorded, to the tracer's sink.
+    fn finish(&self, record: Record) {
         let elapsed = self
             .tracer
             .now()
@@ -419,6 +439,12 @@ pub(crate) enum ParentChoice<'a> {
     /// This context (`None`: a new trace), borrowed: copying a context (and counting a
     /// reference to its trace state) is left to the one place that needs an owned copy.
     Explicit(Option<&'a SpanContext>),
+}
+
+/// A sampling decision made before the span's builder was (see [`Tracer::decide_early`]).
+pub(crate) struct EarlyDecision {
+    pub(crate) trace_id: crate::TraceId,
+    pub(crate) result: crate::sampling::SamplingResult,
 }
 
 /// Builds a span: name, kind, parent, attributes and links known at start (the sampler sees
@@ -458,71 +484,26 @@ pub struct SpanBuilder<'a> {
     pub(crate) name: Cow<'static, str>,
     pub(crate) kind: SpanKind,
     pub(crate) parent: ParentChoice<'a>,
-    /// A recycled buffer (see [`pool`](crate::span::pool)), taken at the first attribute: a
-    /// span the sampler drops gives it back to its thread, and a recording span keeps it as
-    /// its attribute list. On the heap so that the builder stays small: it is moved by value
-    /// through every call of its chain, and an inline list made each move a large copy.
-    pub(crate) attributes: Vec<KeyValue>,
+    /// Inline, so that a span the sampler drops costs no allocation for its attributes.
+    pub(crate) attributes: SmallVec<[KeyValue; 4]>,
     pub(crate) links: Vec<Link>,
-    /// The sampler's answer, when it was given as soon as the parent was known (samplers
-    /// that look only at the parent and the trace id): a span it drops skips its attributes.
-    pub(crate) early: Option<EarlyDecision>,
-}
-
-/// A sampling decision made when the builder learned its parent.
-pub(crate) struct EarlyDecision {
-    pub(crate) trace_id: crate::TraceId,
-    pub(crate) result: crate::sampling::SamplingResult,
 }
 
 impl<'a> SpanBuilder<'a> {
-    #[inline(always)]
+    #[inline]
     pub(crate) fn new(tracer: Option<Cow<'a, Tracer>>, name: Cow<'static, str>) -> Self {
         Self {
             tracer,
             name,
             kind: SpanKind::Internal,
             parent: ParentChoice::Current,
-            attributes: Vec::new(),
+            attributes: SmallVec::new(),
             links: Vec::new(),
-            early: None,
         }
-    }
-
-    /// The parent, with the sampler's answer for it already in hand (or `None`: decide at
-    /// start).
-    pub(crate) fn decided(
-        mut self,
-        parent: Option<&'a SpanContext>,
-        early: Option<EarlyDecision>,
-    ) -> Self {
-        self.parent = ParentChoice::Explicit(parent);
-        self.early = early;
-        self
-    }
-
-    /// Asks a sampler that decides from the parent alone whether it drops a child of
-    /// `current` (the current span, which the builder resolves again at start), and keeps
-    /// only that answer: a decision to record is made again at start.
-    pub(crate) fn drop_early_under(mut self, current: &SpanContext) -> Self {
-        if let Some(tracer) = &self.tracer {
-            self.early = tracer
-                .decide_early(Some(current), &self.name, self.kind)
-                .filter(|early| !early.result.decision.is_recording());
-        }
-        self
-    }
-
-    /// Whether the sampler has already dropped this span: what it would collect is skipped.
-    #[inline(always)]
-    fn dropped_early(&self) -> bool {
-        self.early
-            .as_ref()
-            .is_some_and(|early| !early.result.decision.is_recording())
     }
 
     /// The span kind (internal by default).
-    #[inline(always)]
+    #[inline]
     pub fn kind(mut self, kind: SpanKind) -> Self {
         self.kind = kind;
         self
@@ -530,57 +511,46 @@ impl<'a> SpanBuilder<'a> {
 
     /// The parent: an incoming request's context, or `None` to start a new trace. Without
     /// this the parent is the current span.
-    #[inline(always)]
+    #[inline]
     pub fn parent(mut self, parent: Option<&'a SpanContext>) -> Self {
         self.parent = ParentChoice::Explicit(parent);
-        self.early = match &self.tracer {
-            Some(tracer) => tracer.decide_early(parent, &self.name, self.kind),
-            None => None,
-        };
         self
     }
 
     /// Adds an attribute known at start; samplers see it.
-    #[inline(always)]
+    #[inline]
     pub fn attr(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
-        if !self.dropped_early() {
-            self.attribute_buffer().push(KeyValue::new(key, value));
-        }
+        self.attributes.push(KeyValue::new(key, value));
         self
     }
 
     /// Adds attributes known at start.
-    #[inline(always)]
+    #[inline]
     pub fn attributes(mut self, attributes: impl IntoIterator<Item = KeyValue>) -> Self {
-        if !self.dropped_early() {
-            self.attribute_buffer().extend(attributes);
-        }
+        self.attributes.extend(attributes);
         self
     }
 
-    #[inline(always)]
-    fn attribute_buffer(&mut self) -> &mut Vec<KeyValue> {
-        if self.attributes.capacity() == 0 {
-            self.attributes = crate::span::pool::take_for_builder();
-        }
-        &mut self.attributes
-    }
-
     /// Adds a link known at start.
-    #[inline(always)]
+    #[inline]
     pub fn link(mut self, link: Link) -> Self {
-        if !self.dropped_early() {
-            self.links.push(link);
-        }
+        self.links.push(link);
         self
     }
 
     /// Starts the span.
     #[inline]
-    pub fn start(mut self) -> Span {
+    pub fn start(self) -> Span {
+        self.start_decided(None)
+    }
+
+    /// Starts the span with the sampler's answer already in hand (from
+    /// [`Tracer::decide_early`]), or asks the sampler now.
+    #[inline]
+    pub(crate) fn start_decided(mut self, early: Option<EarlyDecision>) -> Span {
         match self.tracer.take() {
             // By reference: the builder is large, and moving it costs more than the call.
-            Some(tracer) => Tracer::start_span(tracer, &mut self),
+            Some(tracer) => Tracer::start_span(tracer, &mut self, early),
             None => Span::none(),
         }
     }
@@ -595,24 +565,33 @@ impl<'a> SpanBuilder<'a> {
     }
 }
 
-/// The record of a span that starts recording: the builder's attribute buffer becomes its
-/// attribute list, within the limits.
 pub(crate) fn new_record(
     builder: &mut SpanBuilder<'_>,
     limits: &crate::span::SpanLimits,
 ) -> Record {
-    let mut attributes = std::mem::take(&mut builder.attributes);
-    let dropped_attributes = limits.limit_in_place(&mut attributes, limits.attribute_count);
     let mut record = Record {
         name: std::mem::take(&mut builder.name),
-        attributes,
-        dropped_attributes,
+        // Room for the attributes a layer adds once the span is known to record; a span that
+        // starts with none (a plain child span) allocates only if it gets some.
+        attributes: match builder.attributes.len() {
+            0 => Vec::new(),
+            n => crate::span::pool::take(n + 4),
+        },
+        dropped_attributes: 0,
         events: Vec::new(),
         dropped_events: 0,
         links: Vec::new(),
         dropped_links: 0,
         status: Status::Unset,
     };
+    for kv in builder.attributes.drain(..) {
+        limits.set_attribute(
+            &mut record.attributes,
+            &mut record.dropped_attributes,
+            limits.attribute_count,
+            kv,
+        );
+    }
     for link in builder.links.drain(..) {
         push_link(&mut record, limits, link);
     }

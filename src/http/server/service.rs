@@ -114,11 +114,11 @@ where
                 None => builder,
             }
         };
-        let mut builder = builder.kind(SpanKind::Server).decided(parent, early);
+        let mut builder = builder.kind(SpanKind::Server).parent(parent);
         if let (Some(remote), true, false) = (&incoming.span_context, distrust, dropped) {
             builder = builder.link(Link::new(remote.clone()));
         }
-        let span = builder.start();
+        let span = builder.start_decided(early);
 
         if span.is_recording() {
             let recorded = &self.config.request_headers;
