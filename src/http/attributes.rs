@@ -334,6 +334,13 @@ pub(crate) fn client_request_attributes(
     attributes
 }
 
+/// Adds a header name to record, once: each recorded header is one attribute key.
+pub(crate) fn push_once(names: &mut Vec<http::HeaderName>, name: http::HeaderName) {
+    if !names.contains(&name) {
+        names.push(name);
+    }
+}
+
 /// `http.{request|response}.header.<name>` as string arrays, for the names the user listed.
 pub(crate) fn record_headers(
     attributes: &mut Vec<KeyValue>,

@@ -84,14 +84,18 @@ impl SpanLimits {
             attributes.push(kv);
         } else {
             *dropped = dropped.saturating_add(1);
-            if !WARNED_DROPPED.swap(true, Ordering::Relaxed) {
-                log::warn!(
-                    "tracewire: span attribute {:?} dropped: the attribute count limit is {max_count} \
-                     (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT); dropped counts are kept on each span. \
-                     This warning is logged once.",
-                    kv.key
-                );
-            }
+            self.warn_dropped_once(max_count);
+        }
+    }
+
+    /// Logs, once per process, that attributes were dropped for the count limit.
+    pub(crate) fn warn_dropped_once(&self, max_count: u32) {
+        if !WARNED_DROPPED.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "tracewire: span attributes dropped: the attribute count limit is {max_count} \
+                 (OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT); dropped counts are kept on each span. \
+                 This warning is logged once."
+            );
         }
     }
 

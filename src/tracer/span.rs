@@ -253,6 +253,32 @@ impl SpanRef {
         }
     }
 
+    /// Adds attributes whose keys the caller knows to be distinct from each other and from
+    /// every key the span has (the layers' request attributes, added right after the span
+    /// starts with only its method and route or RPC names): within the limits, without the
+    /// search for an earlier value of each key.
+    pub(crate) fn add_distinct_attributes(&self, attributes: Vec<KeyValue>) {
+        if let Inner::Recording(span) = &self.inner {
+            span.with_record(|record, limits| {
+                let room =
+                    (limits.attribute_count as usize).saturating_sub(record.attributes.len());
+                let dropped = attributes.len().saturating_sub(room);
+                for mut kv in attributes.into_iter().take(room) {
+                    if let Some(max_len) = limits.attribute_value_length {
+                        kv.value.truncate(max_len as usize);
+                    }
+                    record.attributes.push(kv);
+                }
+                if dropped > 0 {
+                    record.dropped_attributes = record
+                        .dropped_attributes
+                        .saturating_add(u32::try_from(dropped).unwrap_or(u32::MAX));
+                    limits.warn_dropped_once(limits.attribute_count);
+                }
+            });
+        }
+    }
+
     /// Adds a timestamped event.
     pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
         if let Inner::Recording(span) = &self.inner {
@@ -571,11 +597,11 @@ pub(crate) fn new_record(
 ) -> Record {
     let mut record = Record {
         name: std::mem::take(&mut builder.name),
-        // Room for the attributes a layer adds once the span is known to record; a span that
+        // Room for the dozen attributes a layer adds once the span is known to record; a span that
         // starts with none (a plain child span) allocates only if it gets some.
         attributes: match builder.attributes.len() {
             0 => Vec::new(),
-            n => crate::span::pool::take(n + 4),
+            n => crate::span::pool::take(n + 12),
         },
         dropped_attributes: 0,
         events: Vec::new(),

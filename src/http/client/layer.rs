@@ -8,6 +8,7 @@ use tower_layer::Layer;
 use super::ClientService;
 use crate::Tracer;
 use crate::http::RpcSemconv;
+use crate::http::attributes::push_once;
 
 /// Traces every request a client sends: one CLIENT span per request, a child of the current
 /// span (or of a [`SpanContext`](crate::SpanContext) put in the request's extensions), with
@@ -71,7 +72,7 @@ impl ClientLayer {
     /// Records this request header as `http.request.header.<name>`.
     pub fn record_request_header(mut self, name: impl TryInto<HeaderName>) -> Self {
         if let Ok(name) = name.try_into() {
-            Arc::make_mut(&mut self.config).request_headers.push(name);
+            push_once(&mut Arc::make_mut(&mut self.config).request_headers, name);
         }
         self
     }
@@ -79,7 +80,7 @@ impl ClientLayer {
     /// Records this response header as `http.response.header.<name>`.
     pub fn record_response_header(mut self, name: impl TryInto<HeaderName>) -> Self {
         if let Ok(name) = name.try_into() {
-            Arc::make_mut(&mut self.config).response_headers.push(name);
+            push_once(&mut Arc::make_mut(&mut self.config).response_headers, name);
         }
         self
     }

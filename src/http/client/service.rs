@@ -120,7 +120,7 @@ pub(crate) fn start_client_span(
     }
     let span = builder.start();
     if span.is_recording() {
-        span.set_attribute_list(client_request_attributes(request, method, recorded_headers));
+        span.add_distinct_attributes(client_request_attributes(request, method, recorded_headers));
     }
     inject(tracer, &span, request);
     span
@@ -144,7 +144,7 @@ fn start_grpc_client_span(
     }
     let span = builder.start();
     if span.is_recording() {
-        span.set_attribute_list(grpc::client_request_attributes(
+        span.add_distinct_attributes(grpc::client_request_attributes(
             request,
             semconv,
             &config.request_headers,

@@ -8,6 +8,7 @@ use tower_layer::Layer;
 use super::TraceService;
 use crate::Tracer;
 use crate::http::RpcSemconv;
+use crate::http::attributes::push_once;
 
 /// Traces every request a server handles: one SERVER span per request, a child of the caller's
 /// span, current for the whole handler, ended when the response body has been sent.
@@ -65,7 +66,7 @@ impl ServerLayer {
     /// headers can carry secrets).
     pub fn record_request_header(mut self, name: impl TryInto<HeaderName>) -> Self {
         if let Ok(name) = name.try_into() {
-            self.config_mut().request_headers.push(name);
+            push_once(&mut self.config_mut().request_headers, name);
         }
         self
     }
@@ -73,7 +74,7 @@ impl ServerLayer {
     /// Records this response header as `http.response.header.<name>`.
     pub fn record_response_header(mut self, name: impl TryInto<HeaderName>) -> Self {
         if let Ok(name) = name.try_into() {
-            self.config_mut().response_headers.push(name);
+            push_once(&mut self.config_mut().response_headers, name);
         }
         self
     }

@@ -122,7 +122,9 @@ where
 
         if span.is_recording() {
             let recorded = &self.config.request_headers;
-            span.set_attribute_list(if is_grpc {
+            // Keys of their own, distinct from the method and route or RPC names it started
+            // with.
+            span.add_distinct_attributes(if is_grpc {
                 grpc::server_request_attributes(&request, semconv, recorded)
             } else {
                 server_request_attributes(&request, method, recorded)
