@@ -50,10 +50,11 @@ impl<const N: usize> Default for ShardedCounters<N> {
 }
 
 impl<const N: usize> ShardedCounters<N> {
-    /// Adds `n` to counter `counter` (an index below `N`).
+    /// Adds `n` to counter `counter` (an index below `N`); returns this thread's shard of it
+    /// before the addition (for checks every so many additions, without reading the others).
     #[inline]
-    pub(crate) fn add(&self, counter: usize, n: u64) {
-        self.shards[shard_index()].0[counter].fetch_add(n, Ordering::Relaxed);
+    pub(crate) fn add(&self, counter: usize, n: u64) -> u64 {
+        self.shards[shard_index()].0[counter].fetch_add(n, Ordering::Relaxed)
     }
 
     /// The sum of counter `counter` over all threads.

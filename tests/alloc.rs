@@ -139,7 +139,7 @@ fn an_unsampled_request_allocates_nothing() {
     assert!(sampled > 0);
     assert_eq!(sink.spans().len(), 3);
 
-    // Sampled spans took this thread's recycled buffers; unsampled ones still need none.
+    // A sampled request in between changes nothing for the next unsampled one.
     let allocations = allocations_during(|| unsampled_request(&headers));
     assert_eq!(
         allocations, 0,

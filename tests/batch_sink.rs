@@ -389,3 +389,42 @@ fn record_only_spans_are_counted_apart_and_every_other_span_is_accounted_for() {
     );
     assert_eq!(exporter.received.load(Ordering::SeqCst), 10);
 }
+
+#[test]
+fn two_batch_sinks_fed_by_one_thread_each_wake_for_a_full_batch() {
+    // A fan-out to two batch sinks (`OTEL_TRACES_EXPORTER=otlp,zipkin`) feeds them in turn
+    // from the same thread. Each must notice its own full batches: with a schedule that never
+    // comes during the test, only that check starts their exports, long before the queues fill.
+    let (first, second) = (GatedExporter::open(), GatedExporter::open());
+    let config = BatchConfig {
+        scheduled_delay: Duration::from_secs(3600),
+        ..config(2048, 64)
+    };
+    let tracer = Tracer::builder()
+        .sink(
+            tracewire::sink::FanOut::new()
+                .with(BatchSink::with_config(first.clone(), config))
+                .with(BatchSink::with_config(second.clone(), config)),
+        )
+        .build();
+    for _ in 0..256 {
+        tracer.span("fanned out").start().end();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let exported = |exporter: &GatedExporter| exporter.received.load(Ordering::SeqCst);
+    while (exported(&first) < 64 || exported(&second) < 64) && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        exported(&first) >= 64,
+        "first sink exported {}",
+        exported(&first)
+    );
+    assert!(
+        exported(&second) >= 64,
+        "second sink exported {}",
+        exported(&second)
+    );
+    assert_eq!(tracer.stats().sink.dropped(), 0);
+}

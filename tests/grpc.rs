@@ -512,11 +512,14 @@ async fn metadata_is_recorded_only_when_listed() {
     let sink = MemorySink::new();
     let server = ServerLayer::new(common::service_tracer("echo", &sink))
         .rpc_semconv(RpcSemconv::Old)
-        .record_request_header("x-tenant");
+        .record_request_header("x-tenant")
+        // Listed twice (header names are case-insensitive): still one attribute.
+        .record_request_header("X-Tenant");
     let addr = serve_grpc(server, EchoService::default()).await;
     let caller = ClientLayer::new(common::service_tracer("caller", &sink))
         .rpc_semconv(RpcSemconv::New)
-        .record_request_header("x-tenant");
+        .record_request_header("x-tenant")
+        .record_request_header("X-Tenant");
     let mut client = client(addr, caller).await;
     let mut call = Request::new(request("x"));
     call.metadata_mut()
@@ -541,6 +544,12 @@ async fn metadata_is_recorded_only_when_listed() {
                 .all(|kv| !kv.key.contains("x-secret")),
             "{span:#?}"
         );
+        let tenant_keys = span
+            .attributes
+            .iter()
+            .filter(|kv| kv.key.ends_with("metadata.x-tenant"))
+            .count();
+        assert_eq!(tenant_keys, 1, "{span:#?}");
     }
 }
 

@@ -38,7 +38,12 @@ async fn hyper_to_axum_to_reqwest_to_axum_is_one_trace() {
 
         let orders = common::service_tracer("orders", &sink);
         let reqwest_client = ClientBuilder::new(reqwest::Client::new())
-            .with(TracingMiddleware::new(orders.clone()))
+            .with(
+                TracingMiddleware::new(orders.clone())
+                    .record_request_header("x-request-id")
+                    // Listed twice (names are case-insensitive): still one attribute.
+                    .record_request_header("X-Request-Id"),
+            )
             .build();
         let a = serve(
             Router::new()
@@ -48,6 +53,7 @@ async fn hyper_to_axum_to_reqwest_to_axum_is_one_trace() {
                         |State((client, b)): State<(ClientWithMiddleware, SocketAddr)>| async move {
                             let response = client
                                 .get(format!("http://{b}/stock/7"))
+                                .header("x-request-id", "r-1")
                                 .send()
                                 .await
                                 .unwrap();
@@ -118,6 +124,15 @@ async fn hyper_to_axum_to_reqwest_to_axum_is_one_trace() {
             .find(|c| c.attribute("url.full") == Some(&Value::from(format!("http://{b}/stock/7"))))
             .unwrap();
         assert_eq!(stock.name, "GET");
+        assert_eq!(
+            stock
+                .attributes
+                .iter()
+                .filter(|kv| kv.key == "http.request.header.x-request-id")
+                .map(|kv| &kv.value)
+                .collect::<Vec<_>>(),
+            [&Value::from(vec!["r-1".to_string()])]
+        );
         assert_eq!(
             stock.attribute("http.response.status_code"),
             Some(&Value::I64(200))

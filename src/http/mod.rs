@@ -6,7 +6,7 @@
 //!
 //! Both recognise gRPC calls and record them as the RPC conventions say: see [`grpc`].
 
-mod attributes;
+pub(crate) mod attributes;
 mod body;
 pub(crate) mod classify;
 pub mod client;

@@ -4,6 +4,7 @@
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 
+use crate::http::attributes::push_once;
 use crate::http::client::start_client_span;
 use crate::http::{EarlyDrop, ResponseBody, classify};
 use crate::{SpanContext, Tracer};
@@ -46,7 +47,7 @@ impl TracingMiddleware {
     /// Records this request header as `http.request.header.<name>`.
     pub fn record_request_header(mut self, name: impl TryInto<http::HeaderName>) -> Self {
         if let Ok(name) = name.try_into() {
-            self.request_headers.push(name);
+            push_once(&mut self.request_headers, name);
         }
         self
     }
@@ -54,7 +55,7 @@ impl TracingMiddleware {
     /// Records this response header as `http.response.header.<name>`.
     pub fn record_response_header(mut self, name: impl TryInto<http::HeaderName>) -> Self {
         if let Ok(name) = name.try_into() {
-            self.response_headers.push(name);
+            push_once(&mut self.response_headers, name);
         }
         self
     }

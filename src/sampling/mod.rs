@@ -197,10 +197,10 @@ pub trait ShouldSample: Send + Sync + fmt::Debug + 'static {
     /// name, kind, attributes or links), or on when it is made, or changes the sampler's
     /// state (a rate limit's tokens). The default, `true`, is always correct.
     ///
-    /// A sampler that returns `false` lets the tracer decide as soon as a span's parent is
-    /// given to its builder, so that a span it drops never collects its attributes. The
-    /// built-in ratio, consistent-probability, always-on, always-off and parent-based (over
-    /// such delegates) samplers do.
+    /// A sampler that returns `false` lets the HTTP server layer decide from the incoming
+    /// context before it names the request's span, so that a request it drops skips that
+    /// work and collects no attributes. The built-in ratio, consistent-probability,
+    /// always-on, always-off and parent-based (over such delegates) samplers do.
     fn uses_span_details(&self) -> bool {
         true
     }

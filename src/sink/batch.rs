@@ -1,6 +1,5 @@
 //! The batch sink: a bounded queue in front of an exporter, drained by a background thread.
 
-use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
@@ -15,13 +14,9 @@ use crate::config::{ConfigWarning, Configured, process_env, read_number};
 use crate::counters::ShardedCounters;
 use crate::span::SpanData;
 
-/// How many queued spans apart a producer checks whether a full batch is waiting.
-const WAKE_CHECK_EVERY: u32 = 32;
-
-thread_local! {
-    /// Spans this thread queued (into any batch sink), for the periodic check above.
-    static PUSHES: Cell<u32> = const { Cell::new(0) };
-}
+/// How many spans apart a producer thread checks whether a full batch is waiting (counted
+/// per sink, in the thread's shard of its `queued` counter).
+const WAKE_CHECK_EVERY: u64 = 32;
 
 /// How the batch sink queues and sends spans; the defaults are the OpenTelemetry batch span
 /// processor's.
@@ -308,16 +303,11 @@ impl SpanSink for BatchSink {
         if shared.drained.load(Ordering::SeqCst) {
             shared.drop_leftovers();
         }
-        shared.queued.add(0, 1);
+        let queued_here = shared.queued.add(0, 1) + 1;
         // Reading the queue's length touches a cache line the worker writes, so each thread
         // looks only every few of its spans: the worker is woken at most that many spans
         // (per producing thread) later than a full batch.
-        let pushes = PUSHES.try_with(|pushes| {
-            let count = pushes.get().wrapping_add(1);
-            pushes.set(count);
-            count
-        });
-        if pushes.is_ok_and(|count| count % WAKE_CHECK_EVERY == 0)
+        if queued_here % WAKE_CHECK_EVERY == 0
             && shared.queue.len() >= shared.batch_size
             && !shared.wake_pending.swap(true, Ordering::AcqRel)
         {

@@ -232,8 +232,6 @@ pin_project! {
     }
 }
 
-impl<F> Instrumented<F> {}
-
 impl<F: Future> Future for Instrumented<F> {
     type Output = F::Output;
 

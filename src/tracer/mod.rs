@@ -66,8 +66,8 @@ struct TracerInner {
     sink_wants_record_only: bool,
     limits: SpanLimits,
     disabled: bool,
-    /// The sampler decides from the parent and trace id alone, and not disabled: builders
-    /// ask it as soon as their parent is known.
+    /// The sampler decides from the parent and trace id alone, and the tracer is not
+    /// disabled: the server layer asks it before naming a request's span.
     decides_early: bool,
     clock: Clock,
     counters: Counters,

@@ -597,11 +597,11 @@ pub(crate) fn new_record(
 ) -> Record {
     let mut record = Record {
         name: std::mem::take(&mut builder.name),
-        // Room for the dozen attributes a layer adds once the span is known to record; a span that
+        // Room for the attributes a layer adds once the span is known to record; a span that
         // starts with none (a plain child span) allocates only if it gets some.
         attributes: match builder.attributes.len() {
             0 => Vec::new(),
-            n => crate::span::pool::take(n + 12),
+            n => crate::span::pool::take(n + 4),
         },
         dropped_attributes: 0,
         events: Vec::new(),
