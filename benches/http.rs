@@ -180,6 +180,27 @@ fn http(c: &mut Criterion) {
     group.finish();
 }
 
+/// A layer's service that only forwards: what any layer costs in axum.
+#[derive(Clone)]
+struct PassThrough<S>(S);
+
+impl<S: Service<R>, R> Service<R> for PassThrough<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> S::Future {
+        self.0.call(request)
+    }
+}
+
 /// The connection benchmarks above run one after another, so drift on a shared machine
 /// (seen here: the same untraced request measured 73 µs and 105 µs in two runs) can swamp a
 /// few percent. This sends one request to each variant in turn, in a new random order every
@@ -207,6 +228,12 @@ fn interleaved_overhead(_: &mut Criterion) {
     // A second untraced server: its difference from the first is this machine's noise floor.
     let mut servers = vec![("untraced (A/A)", hello())];
     servers.extend(variants());
+    // What axum charges for any layer at all (it boxes and clones the layered route per
+    // request): the floor under the traced variants.
+    servers.push((
+        "pass-through layer",
+        hello().layer(tower::layer::layer_fn(PassThrough)),
+    ));
     let mut names: Vec<&str> = Vec::new();
     let mut urls: Vec<String> = Vec::new();
     for (name, router) in servers {
