@@ -287,33 +287,58 @@ impl Tracer {
                 (trace_id, result)
             }
         };
-        let sampled = result.decision.is_sampled();
-        // §3.2.2.5.2: a trace keeps the random flag it arrived with; new traces set it when
-        // the id generator makes random ids.
-        let random = parent.map_or_else(
-            || inner.ids.trace_ids_are_random(),
-            |p| p.flags().is_random(),
-        );
-        let flags = crate::TraceFlags::NONE
-            .with_sampled(sampled)
-            .with_random(random);
-        let debug = sampled && parent.is_some_and(SpanContext::is_debug);
-        let context = SpanContext::new(trace_id, inner.ids.new_span_id(), flags)
-            .with_state(result.trace_state)
-            .with_debug(debug);
-
-        if result.decision == SamplingDecision::Drop {
-            inner.counters.add(Counter::SampledOut);
-            return Span::from_inner(Inner::NonRecording {
-                tracer: tracer.into_owned(),
-                context,
-            });
+        let decision = result.decision;
+        let context = tracer.new_span_context(parent, trace_id, result);
+        if decision == SamplingDecision::Drop {
+            return tracer.into_owned().unrecorded(context);
         }
         inner.counters.add(Counter::Started);
         let record = span::new_record(builder, &inner.limits);
         let recording =
             RecordingSpan::new(tracer.into_owned(), context, parent, builder.kind, record);
         Span::from_inner(Inner::Recording(Arc::new(recording)))
+    }
+
+    /// The context of a new span: a new span id, and the trace id, flags and trace state the
+    /// parent and the sampler's answer give it.
+    fn new_span_context(
+        &self,
+        parent: Option<&SpanContext>,
+        trace_id: crate::TraceId,
+        result: crate::sampling::SamplingResult,
+    ) -> SpanContext {
+        let ids = &self.inner.ids;
+        let sampled = result.decision.is_sampled();
+        // §3.2.2.5.2: a trace keeps the random flag it arrived with; new traces set it when
+        // the id generator makes random ids.
+        let random = parent.map_or_else(|| ids.trace_ids_are_random(), |p| p.flags().is_random());
+        let flags = crate::TraceFlags::NONE
+            .with_sampled(sampled)
+            .with_random(random);
+        let debug = sampled && parent.is_some_and(SpanContext::is_debug);
+        SpanContext::new(trace_id, ids.new_span_id(), flags)
+            .with_state(result.trace_state)
+            .with_debug(debug)
+    }
+
+    /// A span the sampler dropped: its context travels on, nothing is recorded.
+    fn unrecorded(self, context: SpanContext) -> Span {
+        self.inner.counters.add(Counter::SampledOut);
+        Span::from_inner(Inner::NonRecording {
+            tracer: self,
+            context,
+        })
+    }
+
+    /// The span of a request that [`decide_early`](Self::decide_early) dropped, made without a
+    /// builder: it needs no name or attributes.
+    pub(crate) fn start_dropped(
+        &self,
+        parent: Option<&SpanContext>,
+        early: span::EarlyDecision,
+    ) -> Span {
+        let context = self.new_span_context(parent, early.trace_id, early.result);
+        self.clone().unrecorded(context)
     }
 
     /// The sampler's decision for a span with this parent, if the sampler decides from the

@@ -96,29 +96,31 @@ where
             false => incoming.span_context.as_ref(),
         };
         let early = self.tracer.decide_early(parent, "", SpanKind::Server);
-        let dropped = early
-            .as_ref()
-            .is_some_and(|early| !early.result.decision.is_recording());
-        let builder = if dropped {
-            self.tracer.span("")
-        } else if is_grpc {
-            let (name, attributes) = grpc::start_attributes(request.uri().path(), semconv);
-            self.tracer
-                .span(name)
-                .attributes(attributes.into_iter().flatten())
-        } else {
-            let (name, route) = span_name_and_route(method, matched_route(&request));
-            let builder = self.tracer.span(name).attr(HTTP_REQUEST_METHOD, method);
-            match route {
-                Some(route) => builder.attr(HTTP_ROUTE, route),
-                None => builder,
+        let span = match early {
+            Some(early) if !early.result.decision.is_recording() => {
+                self.tracer.start_dropped(parent, early)
+            }
+            early => {
+                let builder = if is_grpc {
+                    let (name, attributes) = grpc::start_attributes(request.uri().path(), semconv);
+                    self.tracer
+                        .span(name)
+                        .attributes(attributes.into_iter().flatten())
+                } else {
+                    let (name, route) = span_name_and_route(method, matched_route(&request));
+                    let builder = self.tracer.span(name).attr(HTTP_REQUEST_METHOD, method);
+                    match route {
+                        Some(route) => builder.attr(HTTP_ROUTE, route),
+                        None => builder,
+                    }
+                };
+                let mut builder = builder.kind(SpanKind::Server).parent(parent);
+                if let (Some(remote), true) = (&incoming.span_context, distrust) {
+                    builder = builder.link(Link::new(remote.clone()));
+                }
+                builder.start_decided(early)
             }
         };
-        let mut builder = builder.kind(SpanKind::Server).parent(parent);
-        if let (Some(remote), true, false) = (&incoming.span_context, distrust, dropped) {
-            builder = builder.link(Link::new(remote.clone()));
-        }
-        let span = builder.start_decided(early);
 
         if span.is_recording() {
             let recorded = &self.config.request_headers;
