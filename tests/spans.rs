@@ -230,3 +230,18 @@ fn built_in_samplers_say_whether_they_decide_from_the_parent_alone() {
         assert!(sampler.uses_span_details(), "{sampler:?}");
     }
 }
+
+#[test]
+fn a_builder_takes_a_parent_that_lives_only_as_long_as_the_builder() {
+    let (tracer, sink) = tracer();
+    let request = tracer.span("request").start();
+    let _entered = request.enter();
+    // A parent made here, borrowed by a builder from `tracewire::span` (which is 'static).
+    let upstream = SpanContext::new_root(true).with_remote(true);
+    tracewire::span("retry")
+        .parent(Some(&upstream))
+        .start()
+        .end();
+    let spans = sink.spans();
+    assert_eq!(spans[0].parent_span_id, Some(upstream.span_id()));
+}
