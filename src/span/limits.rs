@@ -75,9 +75,7 @@ impl SpanLimits {
         max_count: u32,
         mut kv: KeyValue,
     ) {
-        if let Some(max_len) = self.attribute_value_length {
-            kv.value.truncate(max_len as usize);
-        }
+        self.truncate(&mut kv);
         if let Some(existing) = attributes.iter_mut().find(|a| a.key == kv.key) {
             existing.value = kv.value;
         } else if attributes.len() < max_count as usize {
@@ -88,8 +86,35 @@ impl SpanLimits {
         }
     }
 
+    /// Appends span attributes whose keys the caller knows are new (distinct from each other
+    /// and from those in `attributes`), within the count and value-length limits, without
+    /// searching for an earlier value of each key.
+    pub(crate) fn append_distinct(
+        &self,
+        attributes: &mut Vec<KeyValue>,
+        dropped: &mut u32,
+        new: Vec<KeyValue>,
+    ) {
+        let room = (self.attribute_count as usize).saturating_sub(attributes.len());
+        let over = new.len().saturating_sub(room);
+        attributes.extend(new.into_iter().take(room).map(|mut kv| {
+            self.truncate(&mut kv);
+            kv
+        }));
+        if over > 0 {
+            *dropped = dropped.saturating_add(u32::try_from(over).unwrap_or(u32::MAX));
+            self.warn_dropped_once(self.attribute_count);
+        }
+    }
+
+    fn truncate(&self, kv: &mut KeyValue) {
+        if let Some(max_len) = self.attribute_value_length {
+            kv.value.truncate(max_len as usize);
+        }
+    }
+
     /// Logs, once per process, that attributes were dropped for the count limit.
-    pub(crate) fn warn_dropped_once(&self, max_count: u32) {
+    fn warn_dropped_once(&self, max_count: u32) {
         if !WARNED_DROPPED.swap(true, Ordering::Relaxed) {
             log::warn!(
                 "tracewire: span attributes dropped: the attribute count limit is {max_count} \
@@ -118,6 +143,28 @@ impl SpanLimits {
 mod tests {
     use super::*;
     use crate::span::Value;
+
+    #[test]
+    fn new_keys_are_appended_within_the_limits() {
+        let limits = SpanLimits {
+            attribute_count: 3,
+            attribute_value_length: Some(2),
+            ..SpanLimits::default()
+        };
+        let mut attributes = vec![KeyValue::new("http.route", "/x")];
+        let mut dropped = 0;
+        let new = ["url.path", "url.scheme", "server.address"].map(|k| KeyValue::new(k, "abcd"));
+        limits.append_distinct(&mut attributes, &mut dropped, new.to_vec());
+        assert_eq!(
+            attributes,
+            [
+                KeyValue::new("http.route", "/x"),
+                KeyValue::new("url.path", "ab"),
+                KeyValue::new("url.scheme", "ab"),
+            ]
+        );
+        assert_eq!(dropped, 1);
+    }
 
     #[test]
     fn drops_and_counts_over_the_limit() {

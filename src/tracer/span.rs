@@ -260,21 +260,11 @@ impl SpanRef {
     pub(crate) fn add_distinct_attributes(&self, attributes: Vec<KeyValue>) {
         if let Inner::Recording(span) = &self.inner {
             span.with_record(|record, limits| {
-                let room =
-                    (limits.attribute_count as usize).saturating_sub(record.attributes.len());
-                let dropped = attributes.len().saturating_sub(room);
-                for mut kv in attributes.into_iter().take(room) {
-                    if let Some(max_len) = limits.attribute_value_length {
-                        kv.value.truncate(max_len as usize);
-                    }
-                    record.attributes.push(kv);
-                }
-                if dropped > 0 {
-                    record.dropped_attributes = record
-                        .dropped_attributes
-                        .saturating_add(u32::try_from(dropped).unwrap_or(u32::MAX));
-                    limits.warn_dropped_once(limits.attribute_count);
-                }
+                limits.append_distinct(
+                    &mut record.attributes,
+                    &mut record.dropped_attributes,
+                    attributes,
+                );
             });
         }
     }
