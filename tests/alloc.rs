@@ -154,7 +154,7 @@ fn an_unsampled_request_allocates_nothing() {
 /// and nothing per request.
 #[test]
 fn unsampled_requests_through_the_layers_allocate_nothing_per_request() {
-    use http::{HeaderValue, Request, Response};
+    use http::{Request, Response};
     use http_body_util::BodyExt;
     use tower::{Layer, Service, ServiceExt, service_fn};
     use tracewire::http::{ClientLayer, ServerLayer};
@@ -166,17 +166,13 @@ fn unsampled_requests_through_the_layers_allocate_nothing_per_request() {
         .build();
 
     let downstream = service_fn(|request: Request<String>| async move {
-        // The trace travels on, not sampled, whatever the layers did, with its trace state.
+        // The trace travels on, not sampled, whatever the layers did.
         let flags = match request.headers().get("traceparent") {
             Some(value) if value.as_bytes().ends_with(b"-00") => "not sampled",
             Some(_) => "sampled",
             None => "no traceparent",
         };
-        let state = match request.headers().get("tracestate") {
-            Some(value) => value.to_str().unwrap_or("invalid"),
-            None => "none",
-        };
-        Ok::<_, std::convert::Infallible>(Response::new(format!("{flags}; {state}")))
+        Ok::<_, std::convert::Infallible>(Response::new(flags.to_string()))
     });
     let handler = |client: Option<ClientLayer>| {
         service_fn(move |_request: Request<String>| {
@@ -208,12 +204,6 @@ fn unsampled_requests_through_the_layers_allocate_nothing_per_request() {
                 "traceparent",
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
             )
-            // Static, as hyper's are shared with its read buffer: a clone copies nothing. (A
-            // value built from a `&str` would allocate on its first clone.)
-            .header(
-                "tracestate",
-                HeaderValue::from_static("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
-            )
             .body(String::new())
             .unwrap()
     };
@@ -233,13 +223,7 @@ fn unsampled_requests_through_the_layers_allocate_nothing_per_request() {
     // Warm up thread-locals and interned names on both paths.
     answers.push(serve_plain());
     answers.push(serve_traced());
-    assert_eq!(
-        answers,
-        [
-            "no traceparent; none",
-            "not sampled; rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
-        ]
-    );
+    assert_eq!(answers, ["no traceparent", "not sampled"]);
 
     let untraced = allocations_during(|| {
         for _ in 0..REQUESTS {

@@ -2,11 +2,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
-
-use http::HeaderValue;
 
 use super::trim_ows;
 
@@ -27,10 +24,8 @@ const MAX_VALUE_LEN: usize = 256;
 /// whitespace tolerated, several header lines combined in order. A list with an invalid member
 /// or more than 32 members is invalid as a whole; a duplicated key keeps its first occurrence.
 ///
-/// The list is stored once in canonical form (`k1=v1,k2=v2`), so cloning it into every child
-/// span costs a reference count, and an empty list costs nothing. A header line that arrives
-/// in canonical form is kept as the header value itself: extracting it and sending it on
-/// allocates nothing.
+/// The list is stored once in canonical form (`k1=v1,k2=v2`) behind an `Arc`, so cloning it
+/// into every child span costs a reference count, and an empty list costs nothing.
 ///
 /// # Example
 ///
@@ -47,44 +42,10 @@ const MAX_VALUE_LEN: usize = 256;
 ///
 /// assert!("foo=".parse::<TraceState>().is_err()); // a value is never empty
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct TraceState {
     /// Canonical members joined by `,`; `None` when the list is empty.
-    list: Option<List>,
-}
-
-/// Where the canonical list is kept.
-#[derive(Clone)]
-enum List {
-    /// Built or changed here.
-    Owned(Arc<str>),
-    /// An incoming header line that was already canonical (validated printable ASCII): its
-    /// clone shares the request's buffer.
-    Header(HeaderValue),
-}
-
-impl List {
-    fn as_str(&self) -> &str {
-        match self {
-            List::Owned(list) => list,
-            List::Header(value) => ascii_str(value.as_bytes()),
-        }
-    }
-}
-
-// Equal lists are equal wherever they are kept.
-impl PartialEq for TraceState {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for TraceState {}
-
-impl Hash for TraceState {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
+    list: Option<Arc<str>>,
 }
 
 /// Why a `tracestate` list, key or value is invalid.
@@ -143,26 +104,6 @@ impl TraceState {
     pub fn from_header_lines<'a>(
         lines: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<Self, TraceStateError> {
-        Self::parse(lines, |canonical| match canonical {
-            Canonical::Line(line) => List::Owned(Arc::from(ascii_str(line))),
-            Canonical::Members(members) => List::Owned(Arc::from(join_lines(members))),
-        })
-    }
-
-    /// A list from the only `tracestate` header line of a request. A line already in canonical
-    /// form is kept as it came, without copying it.
-    pub(crate) fn from_header_value(value: &HeaderValue) -> Result<Self, TraceStateError> {
-        Self::parse([value.as_bytes()], |canonical| match canonical {
-            Canonical::Line(_) => List::Header(value.clone()),
-            Canonical::Members(members) => List::Owned(Arc::from(join_lines(members))),
-        })
-    }
-
-    /// Validates the members of `lines`, then stores them with `store`.
-    fn parse<'a>(
-        lines: impl IntoIterator<Item = &'a [u8]>,
-        store: impl FnOnce(Canonical<'a, '_>) -> List,
-    ) -> Result<Self, TraceStateError> {
         let mut members: [&[u8]; MAX_MEMBERS] = [&[]; MAX_MEMBERS];
         let mut key_lens = [0usize; MAX_MEMBERS];
         // Duplicate keys are found by hash first, so 32 members cost 32 hashes and ~500 integer
@@ -205,41 +146,24 @@ impl TraceState {
             return Ok(Self::default());
         }
         let canonical_len = kept_len + kept - 1;
-        let list = match only_line {
-            // Same length as the canonical form means no whitespace, empty member or
-            // duplicate was dropped: the line is canonical.
+        let list: Arc<str> = match only_line {
             Some(line) if lines_seen == 1 && line.len() == canonical_len => {
-                store(Canonical::Line(line))
+                // Same length as the canonical form means no whitespace, empty member or
+                // duplicate was dropped: the line is canonical.
+                Arc::from(ascii_str(line))
             }
-            _ => store(Canonical::Members(&members[..kept])),
+            _ => {
+                let mut joined = String::with_capacity(canonical_len);
+                for (i, member) in members[..kept].iter().enumerate() {
+                    if i > 0 {
+                        joined.push(',');
+                    }
+                    joined.push_str(ascii_str(member));
+                }
+                Arc::from(joined)
+            }
         };
         Ok(Self { list: Some(list) })
-    }
-
-    /// The canonical list (empty for none).
-    fn as_str(&self) -> &str {
-        self.list.as_ref().map_or("", List::as_str)
-    }
-
-    /// The list, no longer sharing a request's buffer: a recording span's context can outlive
-    /// the request by seconds (in an export queue), and would otherwise keep the whole buffer
-    /// the request was read into.
-    pub(crate) fn detached(self) -> Self {
-        match &self.list {
-            Some(List::Header(value)) => Self {
-                list: Some(List::Owned(Arc::from(ascii_str(value.as_bytes())))),
-            },
-            _ => self,
-        }
-    }
-
-    /// The header value the list arrived in, if it is kept as it came and fits in `max_len`
-    /// characters: sending it on copies nothing.
-    pub(crate) fn as_received(&self, max_len: usize) -> Option<&HeaderValue> {
-        match &self.list {
-            Some(List::Header(value)) if value.len() <= max_len => Some(value),
-            _ => None,
-        }
     }
 
     /// The value of `key`, if the list holds it.
@@ -274,7 +198,7 @@ impl TraceState {
             joined.push('=');
             joined.push_str(v);
         }
-        self.list = Some(List::Owned(Arc::from(joined)));
+        self.list = Some(Arc::from(joined));
         Ok(())
     }
 
@@ -286,13 +210,15 @@ impl TraceState {
         }
         let kept: Vec<(&str, &str)> = self.iter().filter(|(k, _)| *k != key).collect();
         let list = join_members(kept.iter().copied());
-        self.list = (!list.is_empty()).then(|| List::Owned(Arc::from(list)));
+        self.list = (!list.is_empty()).then(|| Arc::from(list));
         true
     }
 
     /// The members as `(key, value)`, left to right.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.as_str()
+        self.list
+            .as_deref()
+            .unwrap_or("")
             .split(',')
             .filter(|m| !m.is_empty())
             .map(|member| member.split_once('=').unwrap_or((member, "")))
@@ -320,7 +246,7 @@ impl TraceState {
     /// assert_eq!(state.truncated(4), "a=1");
     /// ```
     pub fn truncated(&self, max_len: usize) -> Cow<'_, str> {
-        let list = self.as_str();
+        let list = self.list.as_deref().unwrap_or("");
         if list.len() <= max_len {
             return Cow::Borrowed(list);
         }
@@ -343,7 +269,7 @@ impl TraceState {
     }
 
     fn len_chars(&self) -> usize {
-        self.as_str().len()
+        self.list.as_deref().map_or(0, str::len)
     }
 }
 
@@ -357,35 +283,14 @@ impl FromStr for TraceState {
 
 impl fmt::Display for TraceState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.list.as_deref().unwrap_or(""))
     }
 }
 
 impl fmt::Debug for TraceState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TraceState({:?})", self.as_str())
+        write!(f, "TraceState({:?})", self.list.as_deref().unwrap_or(""))
     }
-}
-
-/// A list that passed validation, to be stored.
-enum Canonical<'a, 'm> {
-    /// The only header line, already canonical.
-    Line(&'a [u8]),
-    /// The members kept, to be joined.
-    Members(&'m [&'a [u8]]),
-}
-
-/// Validated members joined in canonical form.
-fn join_lines(members: &[&[u8]]) -> String {
-    let len = members.iter().map(|m| m.len() + 1).sum::<usize>();
-    let mut joined = String::with_capacity(len);
-    for (i, member) in members.iter().enumerate() {
-        if i > 0 {
-            joined.push(',');
-        }
-        joined.push_str(ascii_str(member));
-    }
-    joined
 }
 
 fn join_members<'a>(members: impl Iterator<Item = (&'a str, &'a str)>) -> String {
@@ -487,53 +392,6 @@ mod tests {
     }
 
     // §3.3.1.3.1: the Level 2 key grammar, `@` anywhere but first.
-    #[test]
-    fn a_canonical_header_line_is_kept_as_it_came() {
-        let value = HeaderValue::from_static("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
-        let state = TraceState::from_header_value(&value).unwrap();
-        let received = state.as_received(512).expect("kept as the header value");
-        assert_eq!(received.as_bytes().as_ptr(), value.as_bytes().as_ptr());
-        assert_eq!(state.get("congo"), Some("t61rcWkgMzE"));
-        assert!(
-            state.as_received(10).is_none(),
-            "too long to send as it came"
-        );
-
-        // Wherever it is kept, the same list is equal and hashes the same.
-        let owned: TraceState = value.to_str().unwrap().parse().unwrap();
-        assert!(owned.as_received(512).is_none());
-        let hash = |s: &TraceState| {
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            s.hash(&mut hasher);
-            hasher.finish()
-        };
-        assert_eq!((&state, hash(&state)), (&owned, hash(&owned)));
-
-        // Detached, it no longer shares the request's buffer.
-        let detached = state.clone().detached();
-        assert!(detached.as_received(512).is_none());
-        assert_eq!(detached, state);
-    }
-
-    #[test]
-    fn a_header_line_not_in_canonical_form_is_rewritten() {
-        for line in [
-            "rojo=1, congo=2",
-            "rojo=1,,congo=2",
-            "rojo=1,congo=2,rojo=3",
-        ] {
-            let value = HeaderValue::from_static(line);
-            let state = TraceState::from_header_value(&value).unwrap();
-            assert!(state.as_received(512).is_none(), "{line}");
-            assert_eq!(state.to_string(), "rojo=1,congo=2");
-        }
-        let invalid = HeaderValue::from_static("Rojo=1");
-        assert_eq!(
-            TraceState::from_header_value(&invalid),
-            Err(TraceStateError::InvalidKey)
-        );
-    }
-
     #[test]
     fn level_2_key_grammar() {
         for key in [

@@ -218,13 +218,12 @@ impl Propagator for TraceContextPropagator {
             return;
         };
         // §3.3.1: an invalid tracestate is dropped, the traceparent kept.
-        let mut lines = headers.get_all(TRACESTATE).iter();
-        let state = match (lines.next(), lines.next()) {
+        let name = TRACESTATE;
+        let mut lines = all_lines(headers, &name).peekable();
+        let state = match lines.peek() {
+            Some(_) => TraceState::from_header_lines(lines).unwrap_or_default(),
             // Most requests carry none: skip the parser's setup.
-            (None, _) => TraceState::default(),
-            // One line, kept as it came when it is canonical: no copy.
-            (Some(only), None) => TraceState::from_header_value(only).unwrap_or_default(),
-            _ => TraceState::from_header_lines(all_lines(headers, &TRACESTATE)).unwrap_or_default(),
+            None => TraceState::default(),
         };
         cx.span_context = Some(parent.with_state(state));
     }
@@ -237,14 +236,11 @@ impl Propagator for TraceContextPropagator {
         };
         let traceparent = Self::format_traceparent(span);
         set_or_remove(headers, TRACEPARENT, header_value(&traceparent));
-        let state = match span.state().as_received(TRACESTATE_MAX_LEN) {
-            Some(received) => Some(received.clone()),
-            // §3.3.1: vendors SHOULD avoid sending an empty tracestate.
-            None => (!span.state().is_empty())
-                .then(|| span.state().truncated(TRACESTATE_MAX_LEN))
-                .filter(|s| !s.is_empty())
-                .and_then(|s| header_value(s.as_bytes())),
-        };
+        // §3.3.1: vendors SHOULD avoid sending an empty tracestate.
+        let state = (!span.state().is_empty())
+            .then(|| span.state().truncated(TRACESTATE_MAX_LEN))
+            .filter(|s| !s.is_empty())
+            .and_then(|s| header_value(s.as_bytes()));
         set_or_remove(headers, TRACESTATE, state);
     }
 

@@ -316,13 +316,8 @@ impl Tracer {
             .with_sampled(sampled)
             .with_random(random);
         let debug = sampled && parent.is_some_and(SpanContext::is_debug);
-        let state = match result.decision.is_recording() {
-            true => result.trace_state.detached(),
-            // A span that records nothing lives no longer than its request.
-            false => result.trace_state,
-        };
         SpanContext::new(trace_id, ids.new_span_id(), flags)
-            .with_state(state)
+            .with_state(result.trace_state)
             .with_debug(debug)
     }
 
@@ -595,38 +590,4 @@ struct Discard;
 
 impl SpanSink for Discard {
     fn on_end(&self, _span: SpanData) {}
-}
-
-#[cfg(test)]
-mod tests {
-    use http::HeaderValue;
-
-    use super::*;
-    use crate::TraceState;
-    use crate::sampling::Sampler;
-
-    #[test]
-    fn only_spans_that_record_copy_a_trace_state_out_of_the_request() {
-        let value = HeaderValue::from_static("rojo=00f067aa0ba902b7");
-        let state = TraceState::from_header_value(&value).unwrap();
-        let parent = |sampled| {
-            SpanContext::new_root(sampled)
-                .with_remote(true)
-                .with_state(state.clone())
-        };
-        let tracer = Tracer::builder()
-            .sampler(Sampler::parent_based(Sampler::always_on()))
-            .build();
-
-        let unsampled = parent(false);
-        let dropped = tracer.span("dropped").parent(Some(&unsampled)).start();
-        let kept = dropped.span_context().unwrap().state();
-        assert!(kept.as_received(512).is_some(), "shared with the request");
-
-        let sampled = parent(true);
-        let recording = tracer.span("recording").parent(Some(&sampled)).start();
-        let copied = recording.span_context().unwrap().state();
-        assert!(copied.as_received(512).is_none(), "its own copy");
-        assert_eq!(copied, &state);
-    }
 }

@@ -363,9 +363,6 @@ fn push_link(record: &mut Record, limits: &crate::span::SpanLimits, mut link: Li
         record.dropped_links = record.dropped_links.saturating_add(1);
         return;
     }
-    // Kept until export: not sharing the buffer of the request it came from.
-    let state = std::mem::take(link.span_context.state_mut()).detached();
-    *link.span_context.state_mut() = state;
     let attributes = std::mem::take(&mut link.attributes);
     let (attributes, dropped) = limits.limit_attributes(attributes, limits.attributes_per_link);
     link.attributes = attributes;
