@@ -357,7 +357,7 @@ impl Span {
 
 impl SpanBuilder<'_> {
     /// Starts the span and runs `future` in it; the span ends when the future completes.
-    pub fn in_scope<F: Future>(self, future: F) -> Instrumented<F> {
+    pub fn in_scope<F: Future>(&mut self, future: F) -> Instrumented<F> {
         self.start().in_scope(future)
     }
 }

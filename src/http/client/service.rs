@@ -110,13 +110,13 @@ pub(crate) fn start_client_span(
 ) -> Span {
     let method = method_name(&request.method);
     let name = if method == "_OTHER" { "HTTP" } else { method };
-    let mut builder = tracer
-        .span(name)
+    let mut builder = tracer.span(name);
+    builder
         .kind(SpanKind::Client)
         .attr(HTTP_REQUEST_METHOD, method);
     // A parent the caller chose for this request wins over the current span.
     if let Some(parent) = request.extensions.get::<SpanContext>() {
-        builder = builder.parent(Some(parent));
+        builder.parent(Some(parent));
     }
     let span = builder.start();
     if span.is_recording() {
@@ -135,12 +135,12 @@ fn start_grpc_client_span(
 ) -> Span {
     let semconv = config.rpc_semconv;
     let (name, attributes) = grpc::start_attributes(request.uri.path(), semconv);
-    let mut builder = tracer
-        .span(name)
+    let mut builder = tracer.span(name);
+    builder
         .kind(SpanKind::Client)
         .attributes(attributes.into_iter().flatten());
     if let Some(parent) = request.extensions.get::<SpanContext>() {
-        builder = builder.parent(Some(parent));
+        builder.parent(Some(parent));
     }
     let span = builder.start();
     if span.is_recording() {

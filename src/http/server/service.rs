@@ -101,22 +101,23 @@ where
                 self.tracer.start_dropped(parent, early)
             }
             early => {
-                let builder = if is_grpc {
+                let mut builder = if is_grpc {
                     let (name, attributes) = grpc::start_attributes(request.uri().path(), semconv);
-                    self.tracer
-                        .span(name)
-                        .attributes(attributes.into_iter().flatten())
+                    let mut builder = self.tracer.span(name);
+                    builder.attributes(attributes.into_iter().flatten());
+                    builder
                 } else {
                     let (name, route) = span_name_and_route(method, matched_route(&request));
-                    let builder = self.tracer.span(name).attr(HTTP_REQUEST_METHOD, method);
-                    match route {
-                        Some(route) => builder.attr(HTTP_ROUTE, route),
-                        None => builder,
+                    let mut builder = self.tracer.span(name);
+                    builder.attr(HTTP_REQUEST_METHOD, method);
+                    if let Some(route) = route {
+                        builder.attr(HTTP_ROUTE, route);
                     }
+                    builder
                 };
-                let mut builder = builder.kind(SpanKind::Server).parent(parent);
+                builder.kind(SpanKind::Server).parent(parent);
                 if let (Some(remote), true) = (&incoming.span_context, distrust) {
-                    builder = builder.link(Link::new(remote.clone()));
+                    builder.link(Link::new(remote.clone()));
                 }
                 builder.start_decided(early)
             }
