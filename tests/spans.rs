@@ -245,3 +245,86 @@ fn a_builder_takes_a_parent_that_lives_only_as_long_as_the_builder() {
     let spans = sink.spans();
     assert_eq!(spans[0].parent_span_id, Some(upstream.span_id()));
 }
+
+/// A sink that says when it is dropped.
+#[derive(Debug)]
+struct DropFlag(std::sync::Arc<std::sync::atomic::AtomicBool>, MemorySink);
+
+impl tracewire::sink::SpanSink for DropFlag {
+    fn on_end(&self, span: tracewire::span::SpanData) {
+        self.1.on_end(span);
+    }
+}
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn spans_that_reuse_an_ended_spans_memory_record_only_their_own_data() {
+    let (tracer, sink) = tracer();
+    let parent = SpanContext::new_root(true).with_remote(true);
+    // Each span ends before the next starts on this thread, so the later ones reuse the
+    // memory of the earlier ones.
+    for i in 0..20_i64 {
+        let mut builder = tracer.span(format!("span {i}"));
+        if i % 2 == 0 {
+            builder
+                .kind(SpanKind::Server)
+                .parent(Some(&parent))
+                .attr("even", i);
+        }
+        let span = builder.start();
+        if i % 3 == 0 {
+            span.add_event("third", Vec::new());
+            span.set_status(Status::Error {
+                message: "boom".into(),
+            });
+        }
+    }
+    let spans = sink.spans();
+    assert_eq!(spans.len(), 20);
+    for (i, span) in (0_i64..).zip(&spans) {
+        assert_eq!(span.name, format!("span {i}"));
+        let even = i % 2 == 0;
+        assert_eq!(
+            span.kind,
+            if even {
+                SpanKind::Server
+            } else {
+                SpanKind::Internal
+            }
+        );
+        assert_eq!(span.parent_span_id.is_some(), even, "{i}");
+        assert_eq!(span.parent_is_remote, even, "{i}");
+        assert_eq!(span.attributes.len(), usize::from(even), "{i}");
+        assert_eq!(span.events.len(), usize::from(i % 3 == 0), "{i}");
+        assert_eq!(
+            matches!(span.status, Status::Error { .. }),
+            i % 3 == 0,
+            "{i}"
+        );
+        if even {
+            assert_eq!(span.span_context.trace_id(), parent.trace_id());
+        }
+    }
+    let ids: std::collections::HashSet<_> =
+        spans.iter().map(|s| s.span_context.span_id()).collect();
+    assert_eq!(ids.len(), 20);
+}
+
+#[test]
+fn memory_kept_for_later_spans_does_not_keep_the_tracer_and_its_sink_alive() {
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let memory = MemorySink::new();
+    let tracer = Tracer::builder()
+        .sink(DropFlag(dropped.clone(), memory.clone()))
+        .build();
+    tracer.span("kept for reuse").start().end();
+    assert_eq!(memory.spans().len(), 1);
+    drop(tracer);
+    // The last tracer is gone: its sink goes too (a batch sink then sends what it holds).
+    assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
+}

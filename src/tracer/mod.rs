@@ -28,7 +28,7 @@ use crate::sampling::{Sampler, SamplingDecision, SamplingParams, ShouldSample};
 use crate::semconv;
 use crate::sink::{BatchConfig, BatchSink, Exporter, SinkError, SinkStats, SpanSink};
 use crate::span::{InstrumentationScope, KeyValue, Resource, SpanData, SpanLimits, Value};
-use span::{Inner, RecordingSpan};
+use span::Inner;
 
 /// Starts spans and sends the finished ones to its sink. Cheap to clone (one `Arc`).
 ///
@@ -294,9 +294,8 @@ impl Tracer {
         }
         inner.counters.add(Counter::Started);
         let record = span::new_record(builder, &inner.limits);
-        let recording =
-            RecordingSpan::new(tracer.into_owned(), context, parent, builder.kind, record);
-        Span::from_inner(Inner::Recording(Arc::new(recording)))
+        let recording = span::recording(tracer.into_owned(), context, parent, builder.kind, record);
+        Span::from_inner(Inner::Recording(recording))
     }
 
     /// The context of a new span: a new span id, and the trace id, flags and trace state the

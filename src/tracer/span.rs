@@ -1,6 +1,7 @@
 //! Live spans: starting them, recording into them, ending them.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::error::Error;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -86,7 +87,9 @@ pub(crate) enum Inner {
 }
 
 pub(crate) struct RecordingSpan {
-    tracer: Tracer,
+    /// `None` only while the allocation waits in this thread's spares (see [`recording`]), so
+    /// that a spare never keeps a tracer, and its sink, alive.
+    tracer: Option<Tracer>,
     context: SpanContext,
     parent_span_id: Option<SpanId>,
     parent_is_remote: bool,
@@ -153,12 +156,73 @@ impl Drop for Span {
     fn drop(&mut self) {
         if let Inner::Recording(span) = &mut self.handle.inner {
             match Arc::get_mut(span) {
-                // No handle was ever kept: nobody else can be recording, so no lock is needed.
-                Some(only) => only.end_unshared(),
+                // No handle was ever kept: nobody else can be recording, so no lock is needed,
+                // and the allocation can serve this thread's next span.
+                Some(only) => {
+                    only.end_unshared();
+                    if let Inner::Recording(span) = std::mem::take(&mut self.handle.inner) {
+                        keep_spare(span);
+                    }
+                }
                 None => span.end(),
             }
         }
     }
+}
+
+/// Spare allocations kept per thread: enough for the spans a request nests.
+const SPARES_KEPT: usize = 8;
+
+thread_local! {
+    /// Allocations of recording spans that ended unshared on this thread, for the next ones:
+    /// a span then costs no allocation, and is written in place rather than built on the
+    /// stack and copied to the heap.
+    static SPARES: RefCell<Vec<Arc<RecordingSpan>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keeps the allocation of an ended, unshared span for reuse (or frees it).
+fn keep_spare(mut span: Arc<RecordingSpan>) {
+    let Some(ended) = Arc::get_mut(&mut span) else {
+        return;
+    };
+    ended.tracer = None;
+    let _ = SPARES.try_with(|spares| {
+        if let Ok(mut spares) = spares.try_borrow_mut() {
+            if spares.len() < SPARES_KEPT {
+                spares.push(span);
+            }
+        }
+    });
+}
+
+/// A recording span, in a spare allocation of this thread's when there is one.
+pub(crate) fn recording(
+    tracer: Tracer,
+    context: SpanContext,
+    parent: Option<&SpanContext>,
+    kind: SpanKind,
+    record: Record,
+) -> Arc<RecordingSpan> {
+    let spare = SPARES
+        .try_with(|spares| spares.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten();
+    if let Some(mut span) = spare {
+        if let Some(reused) = Arc::get_mut(&mut span) {
+            reused.start = tracer.now();
+            reused.tracer = Some(tracer);
+            reused.context = context;
+            reused.parent_span_id = parent.map(SpanContext::span_id);
+            reused.parent_is_remote = parent.is_some_and(SpanContext::is_remote);
+            reused.kind = kind;
+            *reused
+                .record
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner) = Some(record);
+            return span;
+        }
+    }
+    Arc::new(RecordingSpan::new(tracer, context, parent, kind, record))
 }
 
 impl fmt::Debug for Span {
@@ -201,7 +265,7 @@ impl SpanRef {
         match &self.inner {
             Inner::None => None,
             Inner::NonRecording { tracer, .. } => Some(tracer),
-            Inner::Recording(span) => Some(&span.tracer),
+            Inner::Recording(span) => span.tracer.as_ref(),
         }
     }
 
@@ -272,7 +336,8 @@ impl SpanRef {
     /// Adds a timestamped event.
     pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
         if let Inner::Recording(span) = &self.inner {
-            let time_unix_nanos = span.tracer.now_unix_nanos();
+            let Some(tracer) = &span.tracer else { return };
+            let time_unix_nanos = tracer.now_unix_nanos();
             span.with_record(|record, limits| {
                 if record.events.len() >= limits.event_count as usize {
                     record.dropped_events = record.dropped_events.saturating_add(1);
@@ -387,7 +452,7 @@ impl RecordingSpan {
     ) -> Self {
         Self {
             start: tracer.now(),
-            tracer,
+            tracer: Some(tracer),
             context,
             parent_span_id: parent.map(SpanContext::span_id),
             parent_is_remote: parent.is_some_and(SpanContext::is_remote),
@@ -401,8 +466,9 @@ impl RecordingSpan {
     }
 
     fn with_record(&self, f: impl FnOnce(&mut Record, &crate::span::SpanLimits)) {
+        let Some(tracer) = &self.tracer else { return };
         if let Some(record) = self.lock().as_mut() {
-            f(record, self.tracer.limits());
+            f(record, tracer.limits());
         }
     }
 
@@ -427,12 +493,12 @@ impl RecordingSpan {
 
     /// Hands the span, with what it recorded, to the tracer's sink.
     fn finish(&self, record: Record) {
-        let elapsed = self
-            .tracer
+        let Some(tracer) = &self.tracer else { return };
+        let elapsed = tracer
             .now()
             .saturating_duration_since(self.start)
             .as_nanos() as u64;
-        let start_unix_nanos = self.tracer.unix_nanos(self.start);
+        let start_unix_nanos = tracer.unix_nanos(self.start);
         let data = SpanData {
             name: record.name,
             kind: self.kind,
@@ -448,10 +514,10 @@ impl RecordingSpan {
             links: record.links,
             dropped_links: record.dropped_links,
             status: record.status,
-            resource: self.tracer.resource_arc(),
-            scope: self.tracer.scope_arc(),
+            resource: tracer.resource_arc(),
+            scope: tracer.scope_arc(),
         };
-        self.tracer.finish(data);
+        tracer.finish(data);
     }
 }
 
