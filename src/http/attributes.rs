@@ -222,11 +222,12 @@ fn peer_address<B>(request: &Request<B>) -> Option<SocketAddr> {
 
 /// The attributes a server span carries from its request (those known before the response).
 pub(crate) fn server_request_attributes<B>(
+    attributes: &mut Vec<KeyValue>,
     request: &Request<B>,
     method: &'static str,
     recorded_headers: &[http::HeaderName],
-) -> Vec<KeyValue> {
-    let mut attributes = Vec::with_capacity(12);
+) {
+    attributes.reserve(10);
     let uri = request.uri();
     attributes.push(KeyValue::new(URL_PATH, uri.path().to_string()));
     if let Some(query) = uri.query() {
@@ -250,16 +251,7 @@ pub(crate) fn server_request_attributes<B>(
     if let Some(version) = protocol_version(request.version()) {
         attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
     }
-    if let Some((host, port)) = server_address(request.headers(), uri) {
-        attributes.push(KeyValue::new(SERVER_ADDRESS, host));
-        let port = port.or(match scheme {
-            "https" => Some(443),
-            _ => Some(80),
-        });
-        if let Some(port) = port {
-            attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
-        }
-    }
+    push_server_address(attributes, request.headers(), uri);
     if let Some(client) = client_address(request) {
         attributes.push(KeyValue::new(CLIENT_ADDRESS, client));
     }
@@ -271,12 +263,11 @@ pub(crate) fn server_request_attributes<B>(
         attributes.push(KeyValue::new(USER_AGENT_ORIGINAL, agent.to_string()));
     }
     record_headers(
-        &mut attributes,
+        attributes,
         "http.request.header.",
         request.headers(),
         recorded_headers,
     );
-    attributes
 }
 
 /// `url.full` with credentials replaced by `REDACTED:REDACTED` and signature values by
@@ -298,11 +289,12 @@ pub(crate) fn redacted_full_url(uri: &http::Uri) -> String {
 
 /// The attributes a client span carries from its request, beyond the method.
 pub(crate) fn client_request_attributes(
+    attributes: &mut Vec<KeyValue>,
     request: &http::request::Parts,
     method: &'static str,
     recorded_headers: &[http::HeaderName],
-) -> Vec<KeyValue> {
-    let mut attributes = Vec::with_capacity(8);
+) {
+    attributes.reserve(6);
     let uri = &request.uri;
     attributes.push(KeyValue::new(
         crate::semconv::URL_FULL,
@@ -314,7 +306,25 @@ pub(crate) fn client_request_attributes(
             request.method.as_str().to_string(),
         ));
     }
-    if let Some((host, port)) = server_address(&request.headers, uri) {
+    push_server_address(attributes, &request.headers, uri);
+    if let Some(version) = protocol_version(request.version) {
+        attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
+    }
+    record_headers(
+        attributes,
+        "http.request.header.",
+        &request.headers,
+        recorded_headers,
+    );
+}
+
+/// `server.address` and `server.port` (the scheme's default port when none is given).
+pub(crate) fn push_server_address(
+    attributes: &mut Vec<KeyValue>,
+    headers: &http::HeaderMap,
+    uri: &http::Uri,
+) {
+    if let Some((host, port)) = server_address(headers, uri) {
         attributes.push(KeyValue::new(SERVER_ADDRESS, host));
         let port = port.unwrap_or(match uri.scheme_str() {
             Some("https") => 443,
@@ -322,16 +332,6 @@ pub(crate) fn client_request_attributes(
         });
         attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
     }
-    if let Some(version) = protocol_version(request.version) {
-        attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
-    }
-    record_headers(
-        &mut attributes,
-        "http.request.header.",
-        &request.headers,
-        recorded_headers,
-    );
-    attributes
 }
 
 /// Adds a header name to record, once: each recorded header is one attribute key.

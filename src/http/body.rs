@@ -61,6 +61,8 @@ pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            // The context's handle to the span goes first, so that the span ends unshared.
+            this.context.take();
             if let Some(span) = this.span.take() {
                 // An empty body may never be polled: that is a complete response.
                 if *this.early_drop == EarlyDrop::ClientWentAway && !this.inner.is_end_stream() {
@@ -144,19 +146,22 @@ where
         let mut inner = this.inner;
         let frame = inner.as_mut().poll_frame(cx);
         drop(entered);
+        // The span, taken once the body is done.
+        let mut ended = None;
         match &frame {
             Poll::Ready(None) => {
-                let span = this.span.take();
-                if let (Some(span), Some(grpc)) = (&span, this.grpc.take()) {
+                ended = this.span.take();
+                if let (Some(span), Some(grpc)) = (&ended, this.grpc.take()) {
                     grpc.no_status(span);
                 }
             }
             Poll::Ready(Some(Err(error))) => {
-                if let Some(span) = this.span.take() {
+                ended = this.span.take();
+                if let Some(span) = &ended {
                     if let Some(grpc) = this.grpc.take() {
-                        grpc.failed(&span, error);
+                        grpc.failed(span, error);
                     } else {
-                        record_error(&span, error);
+                        record_error(span, error);
                     }
                 }
             }
@@ -165,22 +170,30 @@ where
                     // gRPC: the status is in the trailers, the last frame.
                     if let Some(trailers) = frame.trailers_ref() {
                         this.grpc.take();
-                        if let Some(span) = this.span.take() {
-                            grpc.trailers(&span, trailers);
+                        ended = this.span.take();
+                        if let Some(span) = &ended {
+                            grpc.trailers(span, trailers);
                         }
                     } else if inner.is_end_stream() {
                         this.grpc.take();
-                        if let Some(span) = this.span.take() {
-                            grpc.no_status(&span);
+                        ended = this.span.take();
+                        if let Some(span) = &ended {
+                            grpc.no_status(span);
                         }
                     }
                 } else if inner.is_end_stream() {
                     // The last frame: hyper may not poll again, so end here.
-                    this.span.take();
+                    ended = this.span.take();
                 }
             }
             Poll::Pending => {}
         }
+        if ended.is_some() {
+            // The context's handle to the span goes first, so that the span ends unshared
+            // (no lock, and its memory serves the thread's next span).
+            this.context.take();
+        }
+        drop(ended);
         frame
     }
 

@@ -54,11 +54,13 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use crate::Span;
 use crate::config::{ConfigWarning, Configured, process_env};
 use crate::context::percent_decode;
-use crate::http::attributes::{client_address, intern_grpc_method, record_headers, server_address};
+use crate::http::attributes::{
+    client_address, intern_grpc_method, push_server_address, record_headers,
+};
 use crate::http::classify::Side;
 use crate::semconv::{
     CLIENT_ADDRESS, ERROR_TYPE, RPC_GRPC_STATUS_CODE, RPC_METHOD, RPC_RESPONSE_STATUS_CODE,
-    RPC_SERVICE, RPC_SYSTEM, RPC_SYSTEM_NAME, SERVER_ADDRESS, SERVER_PORT,
+    RPC_SERVICE, RPC_SYSTEM, RPC_SYSTEM_NAME,
 };
 use crate::span::{KeyValue, Status};
 
@@ -224,54 +226,40 @@ pub(crate) fn start_attributes(
 
 /// The attributes a server span of a call carries from its request, beyond those it starts with.
 pub(crate) fn server_request_attributes<B>(
+    attributes: &mut Vec<KeyValue>,
     request: &Request<B>,
     semconv: RpcSemconv,
     recorded_headers: &[http::HeaderName],
-) -> Vec<KeyValue> {
-    let mut attributes = Vec::with_capacity(4);
-    push_server_address(&mut attributes, request.headers(), request.uri());
+) {
+    push_server_address(attributes, request.headers(), request.uri());
     if let Some(client) = client_address(request) {
         attributes.push(KeyValue::new(CLIENT_ADDRESS, client));
     }
     record_metadata(
-        &mut attributes,
+        attributes,
         semconv,
         true,
         request.headers(),
         recorded_headers,
     );
-    attributes
 }
 
 /// The attributes a client span of a call carries from its request, beyond those it starts
 /// with.
 pub(crate) fn client_request_attributes(
+    attributes: &mut Vec<KeyValue>,
     request: &http::request::Parts,
     semconv: RpcSemconv,
     recorded_headers: &[http::HeaderName],
-) -> Vec<KeyValue> {
-    let mut attributes = Vec::with_capacity(4);
-    push_server_address(&mut attributes, &request.headers, &request.uri);
+) {
+    push_server_address(attributes, &request.headers, &request.uri);
     record_metadata(
-        &mut attributes,
+        attributes,
         semconv,
         true,
         &request.headers,
         recorded_headers,
     );
-    attributes
-}
-
-/// `server.address` and `server.port` (the scheme's default port when none is given).
-fn push_server_address(attributes: &mut Vec<KeyValue>, headers: &HeaderMap, uri: &http::Uri) {
-    if let Some((host, port)) = server_address(headers, uri) {
-        attributes.push(KeyValue::new(SERVER_ADDRESS, host));
-        let port = port.unwrap_or(match uri.scheme_str() {
-            Some("https") => 443,
-            _ => 80,
-        });
-        attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
-    }
 }
 
 /// The metadata (header) attribute prefix for the names the user listed.

@@ -86,21 +86,25 @@ impl SpanLimits {
         }
     }
 
-    /// Appends span attributes whose keys the caller knows are new (distinct from each other
-    /// and from those in `attributes`), within the count and value-length limits, without
-    /// searching for an earlier value of each key.
-    pub(crate) fn append_distinct(
+    /// Applies the count and value-length limits to the span attributes appended to
+    /// `attributes` from index `from` on, whose keys the caller knows are new (distinct from
+    /// each other and from those before), without searching for an earlier value of each key.
+    pub(crate) fn limit_appended(
         &self,
         attributes: &mut Vec<KeyValue>,
+        from: usize,
         dropped: &mut u32,
-        new: Vec<KeyValue>,
     ) {
-        let room = (self.attribute_count as usize).saturating_sub(attributes.len());
-        let over = new.len().saturating_sub(room);
-        attributes.extend(new.into_iter().take(room).map(|mut kv| {
-            self.truncate(&mut kv);
-            kv
-        }));
+        let kept = (self.attribute_count as usize)
+            .max(from)
+            .min(attributes.len());
+        let over = attributes.len() - kept;
+        attributes.truncate(kept);
+        if self.attribute_value_length.is_some() {
+            for kv in attributes.iter_mut().skip(from) {
+                self.truncate(kv);
+            }
+        }
         if over > 0 {
             *dropped = dropped.saturating_add(u32::try_from(over).unwrap_or(u32::MAX));
             self.warn_dropped_once(self.attribute_count);
@@ -154,7 +158,8 @@ mod tests {
         let mut attributes = vec![KeyValue::new("http.route", "/x")];
         let mut dropped = 0;
         let new = ["url.path", "url.scheme", "server.address"].map(|k| KeyValue::new(k, "abcd"));
-        limits.append_distinct(&mut attributes, &mut dropped, new.to_vec());
+        attributes.extend(new);
+        limits.limit_appended(&mut attributes, 1, &mut dropped);
         assert_eq!(
             attributes,
             [

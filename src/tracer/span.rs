@@ -317,18 +317,17 @@ impl SpanRef {
         }
     }
 
-    /// Adds attributes whose keys the caller knows to be distinct from each other and from
-    /// every key the span has (the layers' request attributes, added right after the span
-    /// starts with only its method and route or RPC names): within the limits, without the
-    /// search for an earlier value of each key.
-    pub(crate) fn add_distinct_attributes(&self, attributes: Vec<KeyValue>) {
+    /// Adds the attributes `add` appends, whose keys the caller knows to be distinct from each
+    /// other and from every key the span has (the layers' request attributes, added right
+    /// after the span starts with only its method and route or RPC names): straight into the
+    /// span's list, within the limits, without the search for an earlier value of each key.
+    /// `add` runs with the span locked, so it must not record into this span.
+    pub(crate) fn add_distinct_attributes(&self, add: impl FnOnce(&mut Vec<KeyValue>)) {
         if let Inner::Recording(span) = &self.inner {
             span.with_record(|record, limits| {
-                limits.append_distinct(
-                    &mut record.attributes,
-                    &mut record.dropped_attributes,
-                    attributes,
-                );
+                let from = record.attributes.len();
+                add(&mut record.attributes);
+                limits.limit_appended(&mut record.attributes, from, &mut record.dropped_attributes);
             });
         }
     }

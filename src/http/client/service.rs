@@ -120,7 +120,9 @@ pub(crate) fn start_client_span(
     }
     let span = builder.start();
     if span.is_recording() {
-        span.add_distinct_attributes(client_request_attributes(request, method, recorded_headers));
+        span.add_distinct_attributes(|attributes| {
+            client_request_attributes(attributes, request, method, recorded_headers);
+        });
     }
     inject(tracer, &span, request);
     span
@@ -144,11 +146,9 @@ fn start_grpc_client_span(
     }
     let span = builder.start();
     if span.is_recording() {
-        span.add_distinct_attributes(grpc::client_request_attributes(
-            request,
-            semconv,
-            &config.request_headers,
-        ));
+        span.add_distinct_attributes(|attributes| {
+            grpc::client_request_attributes(attributes, request, semconv, &config.request_headers);
+        });
     }
     inject(tracer, &span, request);
     span

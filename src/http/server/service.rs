@@ -127,10 +127,9 @@ where
             let recorded = &self.config.request_headers;
             // Keys of their own, distinct from the method and route or RPC names it started
             // with.
-            span.add_distinct_attributes(if is_grpc {
-                grpc::server_request_attributes(&request, semconv, recorded)
-            } else {
-                server_request_attributes(&request, method, recorded)
+            span.add_distinct_attributes(|attributes| match is_grpc {
+                true => grpc::server_request_attributes(attributes, &request, semconv, recorded),
+                false => server_request_attributes(attributes, &request, method, recorded),
             });
             // Handlers reach their span through the request (an extension, or the axum
             // extractor). Only recording spans are inserted: inserting boxes the value, and
