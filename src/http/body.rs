@@ -8,10 +8,10 @@ use std::task::{Context as TaskContext, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use crate::Span;
 use crate::http::classify::record_error;
 use crate::http::grpc::AwaitingTrailers;
-use crate::tracer::enter_slot;
-use crate::{Context, Span};
+use crate::tracer::SpanScope;
 
 pin_project! {
     /// A response body that ends the request's span when it has been sent (or received)
@@ -48,8 +48,9 @@ pin_project! {
     {
         #[pin]
         inner: B,
-        span: Option<Span>,
-        context: Option<Context>,
+        // The span and the context it is current in while the body is polled; `None` once
+        // the body is done.
+        scope: Option<SpanScope>,
         early_drop: EarlyDrop,
         // A gRPC call whose status is still to come, in the trailers.
         grpc: Option<AwaitingTrailers>,
@@ -61,9 +62,8 @@ pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            // The context's handle to the span goes first, so that the span ends unshared.
-            this.context.take();
-            if let Some(span) = this.span.take() {
+            if let Some(scope) = this.scope.take() {
+                let span = scope.span();
                 // An empty body may never be polled: that is a complete response.
                 if *this.early_drop == EarlyDrop::ClientWentAway && !this.inner.is_end_stream() {
                     span.set_attribute("tracewire.client.disconnected", true);
@@ -73,9 +73,9 @@ pin_project! {
                     // hyper drops a body that is already at its end without polling it: that
                     // response ended, without a status; anything else was cut short.
                     if this.inner.is_end_stream() {
-                        grpc.no_status(&span);
+                        grpc.no_status(span);
                     } else {
-                        grpc.dropped(&span);
+                        grpc.dropped(span);
                     }
                 }
             }
@@ -94,22 +94,15 @@ pub(crate) enum EarlyDrop {
 
 impl<B: Body> ResponseBody<B> {
     pub(crate) fn new(inner: B, span: Span, early_drop: EarlyDrop) -> Self {
-        let context = Context::from_span(&span);
-        Self::with_context(inner, span, context, early_drop)
+        Self::with_scope(inner, SpanScope::new(span), early_drop)
     }
 
-    /// A body polled with `context` current (the one the handler ran with, when there is one:
-    /// it carries the same span and the request's baggage).
-    pub(crate) fn with_context(
-        inner: B,
-        span: Span,
-        context: Context,
-        early_drop: EarlyDrop,
-    ) -> Self {
+    /// A body polled in `scope` (the one the handler ran in, when there is one: it carries
+    /// the same span and the request's baggage).
+    pub(crate) fn with_scope(inner: B, scope: SpanScope, early_drop: EarlyDrop) -> Self {
         Self {
             inner,
-            span: Some(span),
-            context: Some(context),
+            scope: Some(scope),
             early_drop,
             grpc: None,
         }
@@ -118,12 +111,11 @@ impl<B: Body> ResponseBody<B> {
     /// The body of a gRPC response whose status is in its trailers.
     pub(crate) fn grpc(
         inner: B,
-        span: Span,
-        context: Context,
+        scope: SpanScope,
         early_drop: EarlyDrop,
         grpc: AwaitingTrailers,
     ) -> Self {
-        let mut body = Self::with_context(inner, span, context, early_drop);
+        let mut body = Self::with_scope(inner, scope, early_drop);
         body.grpc = Some(grpc);
         body
     }
@@ -142,26 +134,26 @@ where
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let entered = enter_slot(this.context);
+        let entered = this.scope.as_mut().map(SpanScope::enter);
         let mut inner = this.inner;
         let frame = inner.as_mut().poll_frame(cx);
         drop(entered);
-        // The span, taken once the body is done.
+        // The scope, taken once the body is done: its span ends when it drops.
         let mut ended = None;
         match &frame {
             Poll::Ready(None) => {
-                ended = this.span.take();
-                if let (Some(span), Some(grpc)) = (&ended, this.grpc.take()) {
-                    grpc.no_status(span);
+                ended = this.scope.take();
+                if let (Some(scope), Some(grpc)) = (&ended, this.grpc.take()) {
+                    grpc.no_status(scope.span());
                 }
             }
             Poll::Ready(Some(Err(error))) => {
-                ended = this.span.take();
-                if let Some(span) = &ended {
+                ended = this.scope.take();
+                if let Some(scope) = &ended {
                     if let Some(grpc) = this.grpc.take() {
-                        grpc.failed(span, error);
+                        grpc.failed(scope.span(), error);
                     } else {
-                        record_error(span, error);
+                        record_error(scope.span(), error);
                     }
                 }
             }
@@ -170,28 +162,23 @@ where
                     // gRPC: the status is in the trailers, the last frame.
                     if let Some(trailers) = frame.trailers_ref() {
                         this.grpc.take();
-                        ended = this.span.take();
-                        if let Some(span) = &ended {
-                            grpc.trailers(span, trailers);
+                        ended = this.scope.take();
+                        if let Some(scope) = &ended {
+                            grpc.trailers(scope.span(), trailers);
                         }
                     } else if inner.is_end_stream() {
                         this.grpc.take();
-                        ended = this.span.take();
-                        if let Some(span) = &ended {
-                            grpc.no_status(span);
+                        ended = this.scope.take();
+                        if let Some(scope) = &ended {
+                            grpc.no_status(scope.span());
                         }
                     }
                 } else if inner.is_end_stream() {
                     // The last frame: hyper may not poll again, so end here.
-                    ended = this.span.take();
+                    ended = this.scope.take();
                 }
             }
             Poll::Pending => {}
-        }
-        if ended.is_some() {
-            // The context's handle to the span goes first, so that the span ends unshared
-            // (no lock, and its memory serves the thread's next span).
-            this.context.take();
         }
         drop(ended);
         frame

@@ -5,7 +5,7 @@ use std::fmt;
 
 use http::{HeaderMap, HeaderName, StatusCode};
 
-use crate::Span;
+use crate::SpanRef;
 use crate::http::attributes::record_headers;
 use crate::semconv::{ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE};
 use crate::span::Status;
@@ -20,7 +20,7 @@ pub(crate) enum Side {
 /// Records a server response: status code, listed headers, and error status for 5xx only (a
 /// 4xx is the client's error, not the server's).
 pub(crate) fn record_server_response(
-    span: &Span,
+    span: &SpanRef,
     status: StatusCode,
     headers: &HeaderMap,
     recorded_headers: &[HeaderName],
@@ -31,7 +31,7 @@ pub(crate) fn record_server_response(
 /// Records a client response: status code, listed headers, and error status for 4xx and 5xx
 /// (both are errors of the call).
 pub(crate) fn record_client_response(
-    span: &Span,
+    span: &SpanRef,
     status: StatusCode,
     headers: &HeaderMap,
     recorded_headers: &[HeaderName],
@@ -40,7 +40,7 @@ pub(crate) fn record_client_response(
 }
 
 fn record_response(
-    span: &Span,
+    span: &SpanRef,
     side: Side,
     status: StatusCode,
     headers: &HeaderMap,
@@ -67,7 +67,7 @@ fn record_response(
 }
 
 /// Records a failed call or body: the error's type as `error.type`, its message as the status.
-pub(crate) fn record_error<E: fmt::Display>(span: &Span, error: &E) {
+pub(crate) fn record_error<E: fmt::Display>(span: &SpanRef, error: &E) {
     span.set_attribute(ERROR_TYPE, std::any::type_name::<E>());
     span.set_status(Status::Error {
         message: error.to_string().into(),
@@ -75,7 +75,7 @@ pub(crate) fn record_error<E: fmt::Display>(span: &Span, error: &E) {
 }
 
 /// Records that the caller dropped the call before the response arrived: not an error.
-pub(crate) fn mark_cancelled(span: &Span) {
+pub(crate) fn mark_cancelled(span: &SpanRef) {
     span.set_attribute("tracewire.request.cancelled", true);
     span.add_event("request cancelled before the response arrived", Vec::new());
 }

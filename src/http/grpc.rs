@@ -51,7 +51,7 @@ use std::sync::LazyLock;
 
 use http::{HeaderMap, Method, Request, StatusCode};
 
-use crate::Span;
+use crate::SpanRef;
 use crate::config::{ConfigWarning, Configured, process_env};
 use crate::context::percent_decode;
 use crate::http::attributes::{
@@ -374,7 +374,7 @@ pub(crate) fn status_in(headers: &HeaderMap) -> Option<(Code, Option<String>)> {
 /// Records the outcome of a call on its span: the code in the names `semconv` selects, and for
 /// an error `error.type` and the error status with the message.
 pub(crate) fn record_status(
-    span: &Span,
+    span: &SpanRef,
     side: Side,
     semconv: RpcSemconv,
     code: Code,
@@ -401,7 +401,7 @@ pub(crate) fn record_status(
 /// error): the conventions still want a status code, so UNKNOWN, which both sides count as
 /// an error, with the error's text as the message.
 pub(crate) fn record_failure(
-    span: &Span,
+    span: &SpanRef,
     side: Side,
     semconv: RpcSemconv,
     error: &impl std::fmt::Display,
@@ -413,7 +413,7 @@ pub(crate) fn record_failure(
 /// trailers-only (or not a gRPC response at all). Returns whether the status is still to come,
 /// in the trailers (never for a span that does not record: there is nothing to record).
 pub(crate) fn record_response_head(
-    span: &Span,
+    span: &SpanRef,
     side: Side,
     semconv: RpcSemconv,
     status: StatusCode,
@@ -449,7 +449,7 @@ pub(crate) struct AwaitingTrailers {
 
 impl AwaitingTrailers {
     /// The trailers arrived.
-    pub(crate) fn trailers(self, span: &Span, trailers: &HeaderMap) {
+    pub(crate) fn trailers(self, span: &SpanRef, trailers: &HeaderMap) {
         match status_in(trailers) {
             Some((code, message)) => record_status(span, self.side, self.semconv, code, message),
             None => self.no_status(span),
@@ -457,19 +457,19 @@ impl AwaitingTrailers {
     }
 
     /// The body ended without trailers, or trailers without `grpc-status`.
-    pub(crate) fn no_status(self, span: &Span) {
+    pub(crate) fn no_status(self, span: &SpanRef) {
         let message = "the response ended without grpc-status".to_string();
         record_status(span, self.side, self.semconv, Code::UNKNOWN, Some(message));
     }
 
     /// The stream failed before its trailers (a reset, a broken connection): no status came,
     /// so the call's outcome is UNKNOWN with the error as its message.
-    pub(crate) fn failed(self, span: &Span, error: &impl std::fmt::Display) {
+    pub(crate) fn failed(self, span: &SpanRef, error: &impl std::fmt::Display) {
         record_failure(span, self.side, self.semconv, error);
     }
 
     /// The body was dropped before its trailers: the caller cancelled the call.
-    pub(crate) fn dropped(self, span: &Span) {
+    pub(crate) fn dropped(self, span: &SpanRef) {
         if self.side == Side::Server {
             // The server's half of a call the client cancelled: CANCELLED, not a server error.
             record_status(span, self.side, self.semconv, Code::CANCELLED, None);

@@ -73,22 +73,6 @@ impl Context {
         }
     }
 
-    /// The context a request runs with, and the span its owner ends when the response is
-    /// done. A span that does not record has nothing to end: the context takes it over,
-    /// instead of a second reference to its tracer and a copy of its context.
-    pub(crate) fn for_request(span: Span) -> (Self, Option<Span>) {
-        match span.into_unrecorded() {
-            Ok(span) => (
-                Self {
-                    span,
-                    baggage: None,
-                },
-                None,
-            ),
-            Err(span) => (Self::from_span(&span), Some(span)),
-        }
-    }
-
     /// This context carrying `baggage` (from the incoming request) for outgoing calls.
     #[must_use]
     pub fn with_baggage(mut self, baggage: Baggage) -> Self {
@@ -250,13 +234,61 @@ impl<F: Future> Future for Instrumented<F> {
     }
 }
 
-/// Makes the context held in `slot` current until the returned guard drops, by swapping it
-/// with the thread-local's in place (no copies into temporaries, no reference counts: this
-/// runs on every poll of a traced future and body); restored even if the caller panics.
+/// Makes the context held in `slot` current until the returned guard drops (see [`enter`]).
 pub(crate) fn enter_slot(slot: &mut Option<Context>) -> Restore<'_> {
-    let context = slot.get_or_insert_with(Context::default);
+    enter(slot.get_or_insert_with(Context::default))
+}
+
+/// Makes `context` current until the returned guard drops, by swapping it with the
+/// thread-local's in place (no copies into temporaries, no reference counts: this runs on
+/// every poll of a traced future and body); restored even if the caller panics.
+fn enter(context: &mut Context) -> Restore<'_> {
     let entered = swap_current(context);
     Restore { context, entered }
+}
+
+/// A context that owns its span: the span ends when the scope drops. What the layers carry
+/// from a request's start to the end of its response, current on every poll: the context's
+/// handle is the span's only one, so a span ends unshared (no lock), and a request costs one
+/// reference to its span and tracer, not two.
+#[derive(Default)]
+pub(crate) struct SpanScope {
+    context: Context,
+}
+
+impl SpanScope {
+    /// A scope that takes `span` over.
+    pub(crate) fn new(span: Span) -> Self {
+        Self {
+            context: Context {
+                span: span.into_handle(),
+                baggage: None,
+            },
+        }
+    }
+
+    /// The scope carrying `baggage` (from the incoming request) for outgoing calls.
+    pub(crate) fn with_baggage(self, baggage: Baggage) -> Self {
+        let mut scope = self;
+        scope.context.baggage = (!baggage.is_empty()).then(|| Arc::new(baggage));
+        scope
+    }
+
+    /// The span, to record into.
+    pub(crate) fn span(&self) -> &SpanRef {
+        &self.context.span
+    }
+
+    /// Makes the scope's context current until the returned guard drops.
+    pub(crate) fn enter(&mut self) -> Restore<'_> {
+        enter(&mut self.context)
+    }
+}
+
+impl Drop for SpanScope {
+    fn drop(&mut self) {
+        std::mem::take(&mut self.context.span).into_span().end();
+    }
 }
 
 /// Swaps `context` with the current one; `false` if this thread's slot is gone (the thread

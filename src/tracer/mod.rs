@@ -15,7 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub(crate) use current::enter_slot;
+pub(crate) use current::SpanScope;
 pub use current::{Context, ContextGuard, FutureExt, Instrumented, span, spawn};
 pub use span::{Span, SpanBuilder, SpanRef};
 

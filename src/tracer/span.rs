@@ -135,12 +135,9 @@ impl Span {
         self.handle.clone()
     }
 
-    /// The span as a handle, if it does not record (ending it would do nothing).
-    pub(crate) fn into_unrecorded(mut self) -> Result<SpanRef, Span> {
-        match self.is_recording() {
-            true => Err(self),
-            false => Ok(std::mem::take(&mut self.handle)),
-        }
+    /// The span's handle, which no longer ends it (see [`SpanRef::into_span`]).
+    pub(crate) fn into_handle(mut self) -> SpanRef {
+        std::mem::take(&mut self.handle)
     }
 }
 
@@ -242,6 +239,12 @@ impl fmt::Debug for SpanRef {
 }
 
 impl SpanRef {
+    /// The owner of the span this handle refers to: the span ends when it drops. For a
+    /// handle taken from [`Span::into_handle`].
+    pub(crate) fn into_span(self) -> Span {
+        Span { handle: self }
+    }
+
     /// No span.
     pub(crate) const NONE: SpanRef = SpanRef { inner: Inner::None };
 

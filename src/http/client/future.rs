@@ -10,10 +10,11 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::layer::ClientConfig;
+use crate::Span;
 use crate::http::body::{EarlyDrop, ResponseBody};
 use crate::http::classify::{Side, mark_cancelled, record_client_response, record_error};
 use crate::http::grpc::{self, AwaitingTrailers};
-use crate::{Context, Span};
+use crate::tracer::SpanScope;
 
 pin_project! {
     /// The future of a traced outgoing request. Dropped before the response arrives, it ends
@@ -102,8 +103,7 @@ where
                     true => {
                         let side = Side::Client;
                         let trailers = AwaitingTrailers { side, semconv };
-                        let context = Context::from_span(&span);
-                        ResponseBody::grpc(body, span, context, early_drop, trailers)
+                        ResponseBody::grpc(body, SpanScope::new(span), early_drop, trailers)
                     }
                     false => ResponseBody::new(body, span, early_drop),
                 })))

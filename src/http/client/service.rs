@@ -15,7 +15,7 @@ use crate::http::grpc;
 use crate::propagation::PropagationContext;
 use crate::semconv::HTTP_REQUEST_METHOD;
 use crate::span::SpanKind;
-use crate::{Context, Span, SpanContext, Tracer};
+use crate::{Context, Span, SpanContext, SpanRef, Tracer};
 
 /// The service [`ClientLayer`](super::ClientLayer) wraps around a client.
 ///
@@ -156,7 +156,7 @@ fn start_grpc_client_span(
 
 /// Writes the span's context and the current baggage into the request's headers, replacing
 /// stale values.
-fn inject(tracer: &Tracer, span: &Span, request: &mut http::request::Parts) {
+fn inject(tracer: &Tracer, span: &SpanRef, request: &mut http::request::Parts) {
     let outgoing = PropagationContext {
         span_context: span.span_context().cloned(),
         baggage: Context::current().baggage().cloned().unwrap_or_default(),

@@ -10,12 +10,12 @@ use http::{HeaderValue, Response};
 use pin_project_lite::pin_project;
 
 use super::layer::ServerConfig;
+use crate::SpanRef;
 use crate::http::body::{EarlyDrop, ResponseBody};
 use crate::http::classify::{Side, record_error, record_server_response};
 use crate::http::grpc::{self, AwaitingTrailers};
 use crate::propagation::TraceContextPropagator;
-use crate::tracer::enter_slot;
-use crate::{Context, Span, SpanRef};
+use crate::tracer::SpanScope;
 
 pin_project! {
     /// The future of a traced request: the inner service's future, run with the request's
@@ -43,11 +43,9 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        // Current on every poll of `inner`; then the response body's.
-        context: Option<Context>,
-        // The span to end with the response: `None` for a span that does not record, which
-        // `context` holds and nothing needs to end.
-        span: Option<Span>,
+        // The request's context, current on every poll of `inner`, and its span; then the
+        // response body's.
+        scope: Option<SpanScope>,
         config: Arc<ServerConfig>,
         grpc: bool,
     }
@@ -58,12 +56,13 @@ pin_project! {
             // request on a reset stream or a closed connection), or a deadline layer above
             // gave up on it (tonic's `grpc-timeout`).
             let this = this.project();
-            if let Some(span) = this.span.take() {
+            if let Some(scope) = this.scope.take() {
+                let span = scope.span();
                 span.set_attribute("tracewire.client.disconnected", true);
                 span.add_event("request dropped before the response was ready", Vec::new());
                 if *this.grpc {
                     let trailers = AwaitingTrailers { side: Side::Server, semconv: this.config.rpc_semconv };
-                    trailers.dropped(&span);
+                    trailers.dropped(span);
                 }
             }
         }
@@ -71,17 +70,10 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(
-        inner: F,
-        context: Context,
-        span: Option<Span>,
-        config: Arc<ServerConfig>,
-        grpc: bool,
-    ) -> Self {
+    pub(crate) fn new(inner: F, scope: SpanScope, config: Arc<ServerConfig>, grpc: bool) -> Self {
         Self {
             inner,
-            context: Some(context),
-            span,
+            scope: Some(scope),
             config,
             grpc,
         }
@@ -98,53 +90,53 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let entered = enter_slot(this.context);
+        let entered = this.scope.as_mut().map(SpanScope::enter);
         let result = this.inner.poll(cx);
         drop(entered);
         let result = ready!(result);
-        let span = this.span.take().unwrap_or_else(Span::none);
         // The body runs with the context the handler ran with: same span, same baggage.
-        let context = this.context.take().unwrap_or_default();
+        let scope = this.scope.take().unwrap_or_default();
+        let span = scope.span();
         match result {
             Ok(mut response) if *this.grpc => {
                 let semconv = this.config.rpc_semconv;
                 let awaiting = grpc::record_response_head(
-                    &span,
+                    span,
                     Side::Server,
                     semconv,
                     response.status(),
                     response.headers(),
                     &this.config.response_headers,
                 );
-                add_trace_headers(&mut response, context.span(), this.config);
+                add_trace_headers(&mut response, span, this.config);
                 let early_drop = EarlyDrop::ClientWentAway;
                 Poll::Ready(Ok(response.map(|body| match awaiting {
                     true => {
                         let side = Side::Server;
                         let trailers = AwaitingTrailers { side, semconv };
-                        ResponseBody::grpc(body, span, context, early_drop, trailers)
+                        ResponseBody::grpc(body, scope, early_drop, trailers)
                     }
-                    false => ResponseBody::with_context(body, span, context, early_drop),
+                    false => ResponseBody::with_scope(body, scope, early_drop),
                 })))
             }
             Ok(mut response) => {
                 record_server_response(
-                    &span,
+                    span,
                     response.status(),
                     response.headers(),
                     &this.config.response_headers,
                 );
-                add_trace_headers(&mut response, context.span(), this.config);
+                add_trace_headers(&mut response, span, this.config);
                 Poll::Ready(Ok(response.map(|body| {
-                    ResponseBody::with_context(body, span, context, EarlyDrop::ClientWentAway)
+                    ResponseBody::with_scope(body, scope, EarlyDrop::ClientWentAway)
                 })))
             }
             Err(error) if *this.grpc => {
-                grpc::record_failure(&span, Side::Server, this.config.rpc_semconv, &error);
+                grpc::record_failure(span, Side::Server, this.config.rpc_semconv, &error);
                 Poll::Ready(Err(error))
             }
             Err(error) => {
-                record_error(&span, &error);
+                record_error(span, &error);
                 Poll::Ready(Err(error))
             }
         }

@@ -9,13 +9,13 @@ use tower_service::Service;
 
 use super::ResponseFuture;
 use super::layer::ServerConfig;
+use crate::Tracer;
 use crate::http::attributes::{method_name, server_request_attributes, span_name_and_route};
 use crate::http::body::ResponseBody;
 use crate::http::grpc;
 use crate::semconv::{HTTP_REQUEST_METHOD, HTTP_ROUTE};
 use crate::span::{Link, SpanKind};
-use crate::tracer::enter_slot;
-use crate::{Context, Tracer};
+use crate::tracer::SpanScope;
 
 /// The service [`ServerLayer`](super::ServerLayer) wraps around yours.
 ///
@@ -137,15 +137,13 @@ where
             // no-op span; the current context still carries the trace downstream.
             request.extensions_mut().insert(span.handle());
         }
-        let (context, span) = Context::for_request(span);
+        let mut scope = SpanScope::new(span).with_baggage(incoming.baggage);
         // Current during `call` too, for services that do work before returning their future.
-        let mut context = Some(context.with_baggage(incoming.baggage));
         let future = {
-            let _entered = enter_slot(&mut context);
+            let _entered = scope.enter();
             self.inner.call(request)
         };
-        let context = context.unwrap_or_default();
-        ResponseFuture::new(future, context, span, self.config.clone(), is_grpc)
+        ResponseFuture::new(future, scope, self.config.clone(), is_grpc)
     }
 }
 
