@@ -1,6 +1,7 @@
 //! OpenTelemetry HTTP semantic conventions (stable): the attributes and name of an HTTP span.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{LazyLock, PoisonError, RwLock};
@@ -78,6 +79,23 @@ pub(crate) struct Interner {
     max_entries: usize,
 }
 
+/// How many interned strings each thread remembers, over all tables.
+const RECENT: usize = 16;
+
+thread_local! {
+    /// The strings this thread interned lately, with their table: most lookups end here,
+    /// without the table's lock (a cache line every request thread would write) or a hash.
+    static RECENTLY_INTERNED: RefCell<Recent> = const {
+        RefCell::new(Recent { entries: [(0, ""); RECENT], next: 0 })
+    };
+}
+
+struct Recent {
+    /// (table address, string), replaced in turn.
+    entries: [(usize, &'static str); RECENT],
+    next: usize,
+}
+
 impl Interner {
     const fn new(max_entries: usize) -> Self {
         Self {
@@ -92,6 +110,33 @@ impl Interner {
             // Longer than any template we expect: not worth keeping forever.
             return Cow::Owned(parts.concat());
         };
+        let table = self as *const Self as usize;
+        let recent = RECENTLY_INTERNED.try_with(|recent| {
+            let recent = recent.try_borrow().ok()?;
+            recent
+                .entries
+                .iter()
+                .find(|(t, s)| *t == table && *s == joined)
+                .map(|(_, s)| *s)
+        });
+        if let Ok(Some(found)) = recent {
+            return Cow::Borrowed(found);
+        }
+        let interned = self.intern_shared(joined);
+        if let Cow::Borrowed(found) = interned {
+            let _ = RECENTLY_INTERNED.try_with(|recent| {
+                if let Ok(mut recent) = recent.try_borrow_mut() {
+                    let next = recent.next;
+                    recent.entries[next] = (table, found);
+                    recent.next = (next + 1) % RECENT;
+                }
+            });
+        }
+        interned
+    }
+
+    /// The process-wide lookup, and insertion while under the bound.
+    fn intern_shared(&self, joined: &str) -> Cow<'static, str> {
         if let Some(found) = self
             .set
             .read()
@@ -111,6 +156,20 @@ impl Interner {
         set.insert(leaked);
         Cow::Borrowed(leaked)
     }
+}
+
+/// A `Host` header (or URI authority) interned: a service answers to a handful of names. The
+/// caller chooses it, so it has a table of its own, bounded like every table.
+fn intern_host(host: &str) -> Cow<'static, str> {
+    static HOSTS: Interner = Interner::new(256);
+    HOSTS.intern(&[host])
+}
+
+/// A `User-Agent` interned: most traffic comes from a few clients, and a caller inventing
+/// agents only fills this table's bound.
+fn intern_user_agent(agent: &str) -> Cow<'static, str> {
+    static USER_AGENTS: Interner = Interner::new(1024);
+    USER_AGENTS.intern(&[agent])
 }
 
 /// A span name `{method} {route}` interned in the routes' table.
@@ -161,17 +220,43 @@ pub(crate) fn redact_query(query: &str) -> Cow<'_, str> {
     Cow::Owned(redacted.join("&"))
 }
 
-/// `server.address` and `server.port` from the `Host` header or the URI's authority.
+/// `server.address` and `server.port` from the `Host` header or the URI's authority. The
+/// address is interned (see [`intern_host`]): a service answers to few names.
 pub(crate) fn server_address(
     headers: &HeaderMap,
     uri: &http::Uri,
-) -> Option<(String, Option<u16>)> {
-    let authority = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.parse::<http::uri::Authority>().ok())
-        .or_else(|| uri.authority().cloned())?;
-    Some((authority.host().to_string(), authority.port_u16()))
+) -> Option<(Cow<'static, str>, Option<u16>)> {
+    let authority = match headers.get(http::header::HOST) {
+        Some(host) => Cow::Borrowed(host.to_str().ok()?),
+        None => Cow::Borrowed(uri.authority()?.as_str()),
+    };
+    match intern_host(&authority) {
+        // Parsed from the interned copy: no allocation.
+        Cow::Borrowed(interned) => {
+            let parsed = http::uri::Authority::from_maybe_shared(bytes::Bytes::from_static(
+                interned.as_bytes(),
+            ))
+            .ok()?;
+            let port = parsed.port_u16();
+            Some((Cow::Borrowed(host_of(interned)), port))
+        }
+        Cow::Owned(authority) => {
+            let parsed = authority.parse::<http::uri::Authority>().ok()?;
+            Some((Cow::Owned(parsed.host().to_owned()), parsed.port_u16()))
+        }
+    }
+}
+
+/// The host of an authority already validated: up to the port, brackets kept around an IPv6
+/// address (as `http::uri::Authority::host` gives it).
+fn host_of(authority: &str) -> &str {
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    match host_port.strip_prefix('[') {
+        Some(rest) => rest
+            .find(']')
+            .map_or(host_port, |end| &host_port[..end + 2]),
+        None => host_port.split(':').next().unwrap_or(host_port),
+    }
 }
 
 /// `client.address`: the first `X-Forwarded-For` or `Forwarded: for=` entry (the client behind
@@ -225,11 +310,17 @@ pub(crate) fn server_request_attributes<B>(
     attributes: &mut Vec<KeyValue>,
     request: &Request<B>,
     method: &'static str,
+    route: Option<&'static str>,
     recorded_headers: &[http::HeaderName],
 ) {
     attributes.reserve(10);
     let uri = request.uri();
-    attributes.push(KeyValue::new(URL_PATH, uri.path().to_string()));
+    // A path with no parameters is its route template, interned already.
+    let path = match route {
+        Some(route) if route == uri.path() => Value::from(route),
+        _ => Value::from(uri.path().to_string()),
+    };
+    attributes.push(KeyValue::new(URL_PATH, path));
     if let Some(query) = uri.query() {
         attributes.push(KeyValue::new(URL_QUERY, redact_query(query).into_owned()));
     }
@@ -260,7 +351,7 @@ pub(crate) fn server_request_attributes<B>(
         .get(http::header::USER_AGENT)
         .and_then(|h| h.to_str().ok())
     {
-        attributes.push(KeyValue::new(USER_AGENT_ORIGINAL, agent.to_string()));
+        attributes.push(KeyValue::new(USER_AGENT_ORIGINAL, intern_user_agent(agent)));
     }
     record_headers(
         attributes,
@@ -387,6 +478,71 @@ mod tests {
         assert!(matches!((&a, &b), (Cow::Borrowed(x), Cow::Borrowed(y)) if std::ptr::eq(*x, *y)));
         let long = "x".repeat(300);
         assert_eq!(intern_with(&[&long]), long.as_str());
+    }
+
+    #[test]
+    fn server_address_from_the_host_header_or_the_authority() {
+        let with_host = |host: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::HOST, host.parse().unwrap());
+            server_address(&headers, &"/x".parse().unwrap())
+        };
+        let host = |found: Option<(Cow<'static, str>, Option<u16>)>| {
+            found.map(|(host, port)| (host.into_owned(), port))
+        };
+        assert_eq!(
+            host(with_host("example.com:8080")),
+            Some(("example.com".into(), Some(8080)))
+        );
+        assert_eq!(
+            host(with_host("example.com")),
+            Some(("example.com".into(), None))
+        );
+        assert_eq!(
+            host(with_host("[::1]:3000")),
+            Some(("[::1]".into(), Some(3000)))
+        );
+        assert_eq!(host(with_host("[::1]")), Some(("[::1]".into(), None)));
+        assert_eq!(host(with_host("bad host")), None);
+        // A port past 65535 is no port.
+        assert_eq!(
+            host(with_host("example.com:99999")),
+            Some(("example.com".into(), None))
+        );
+        // HTTP/2 sends `:authority` instead of `Host`: it is in the URI.
+        let uri: http::Uri = "https://api.test:8443/x".parse().unwrap();
+        let found = server_address(&HeaderMap::new(), &uri);
+        assert_eq!(host(found), Some(("api.test".into(), Some(8443))));
+        // Interned: the same address is the same memory, and parsing it allocates nothing.
+        let (first, _) = with_host("shared.example:1").unwrap();
+        let (again, _) = with_host("shared.example:1").unwrap();
+        assert!(
+            matches!((&first, &again), (Cow::Borrowed(a), Cow::Borrowed(b)) if a.as_ptr() == b.as_ptr())
+        );
+    }
+
+    #[test]
+    fn url_path_is_the_interned_route_when_the_route_has_no_parameters() {
+        let path_of = |path: &str, route: Option<&'static str>| {
+            let request = Request::get(path).body(()).unwrap();
+            let mut attributes = Vec::new();
+            server_request_attributes(&mut attributes, &request, "GET", route, &[]);
+            attributes
+                .into_iter()
+                .find(|a| a.key == URL_PATH)
+                .unwrap()
+                .value
+        };
+        let route: &'static str = "/hello";
+        match path_of("/hello", Some(route)) {
+            Value::String(Cow::Borrowed(path)) => assert_eq!(path.as_ptr(), route.as_ptr()),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            path_of("/users/7", Some("/users/{id}")),
+            Value::String(Cow::Owned("/users/7".into()))
+        );
+        assert_eq!(path_of("/x", None), Value::from("/x".to_string()));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! [`TraceService`]: starts the span and runs the inner service inside it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -96,6 +97,8 @@ where
             false => incoming.span_context.as_ref(),
         };
         let early = self.tracer.decide_early(parent, "", SpanKind::Server);
+        // The route template, when it is interned (the span name's tail).
+        let mut interned_route = None;
         let span = match early {
             Some(early) if !early.result.decision.is_recording() => {
                 self.tracer.start_dropped(parent, early)
@@ -111,6 +114,9 @@ where
                     let mut builder = self.tracer.span(name);
                     builder.attr(HTTP_REQUEST_METHOD, method);
                     if let Some(route) = route {
+                        if let Cow::Borrowed(route) = route {
+                            interned_route = Some(route);
+                        }
                         builder.attr(HTTP_ROUTE, route);
                     }
                     builder
@@ -129,7 +135,10 @@ where
             // with.
             span.add_distinct_attributes(|attributes| match is_grpc {
                 true => grpc::server_request_attributes(attributes, &request, semconv, recorded),
-                false => server_request_attributes(attributes, &request, method, recorded),
+                false => {
+                    let route = interned_route;
+                    server_request_attributes(attributes, &request, method, route, recorded);
+                }
             });
             // Handlers reach their span through the request (an extension, or the axum
             // extractor). Only recording spans are inserted: inserting boxes the value, and
