@@ -61,6 +61,15 @@ impl Default for SpanLimits {
     }
 }
 
+/// Whether two attribute keys are equal: the same literal, or else the same length and first
+/// byte before the bytes are compared, since most keys of a span differ early (this runs for
+/// every pair of a builder's attributes).
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && (a.as_ptr() == b.as_ptr()
+            || (a.as_bytes().first() == b.as_bytes().first() && a.as_bytes() == b.as_bytes()))
+}
+
 /// Whether the "attributes dropped" warning was already logged (at most once per process).
 static WARNED_DROPPED: AtomicBool = AtomicBool::new(false);
 
@@ -76,7 +85,7 @@ impl SpanLimits {
         mut kv: KeyValue,
     ) {
         self.truncate(&mut kv);
-        if let Some(existing) = attributes.iter_mut().find(|a| a.key == kv.key) {
+        if let Some(existing) = attributes.iter_mut().find(|a| same_key(&a.key, &kv.key)) {
             existing.value = kv.value;
         } else if attributes.len() < max_count as usize {
             attributes.push(kv);
