@@ -328,3 +328,80 @@ fn memory_kept_for_later_spans_does_not_keep_the_tracer_and_its_sink_alive() {
     // The last tracer is gone: its sink goes too (a batch sink then sends what it holds).
     assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
 }
+
+/// A sampler that counts its calls and records everything.
+#[derive(Debug, Default)]
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl tracewire::sampling::ShouldSample for Counting {
+    fn should_sample(
+        &self,
+        params: &tracewire::sampling::SamplingParams<'_>,
+    ) -> tracewire::sampling::SamplingResult {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tracewire::sampling::SamplingResult::with_parent_state(
+            tracewire::sampling::SamplingDecision::RecordOnly,
+            params,
+        )
+    }
+}
+
+#[test]
+fn children_of_sampled_spans_get_the_decision_their_sampler_would_give() {
+    use tracewire::sampling::{ParentBased, Sampler};
+    let sampled_child = |sampler: Sampler, parent: &SpanContext| {
+        let tracer = Tracer::builder()
+            .sampler(sampler)
+            .sink(MemorySink::new())
+            .build();
+        let span = tracer.span("child").parent(Some(parent)).start();
+        let context = span.span_context().cloned();
+        (span.is_recording(), context)
+    };
+    let local = SpanContext::new_root(true);
+    let remote = SpanContext::new_root(true).with_remote(true);
+
+    // The default: recorded and sampled, without a trace state.
+    let default = || -> Sampler { Sampler::parent_based(Sampler::always_on()).into() };
+    let (recording, child) = sampled_child(default(), &local);
+    assert!(recording && child.as_ref().unwrap().flags().is_sampled());
+    assert!(child.unwrap().state().is_empty());
+
+    // Delegates for sampled parents that drop: dropped, for local and remote parents alike.
+    let local_drops =
+        ParentBased::new(Sampler::always_on()).local_parent_sampled(Sampler::always_off());
+    assert!(!sampled_child(local_drops.into(), &local).0);
+    let remote_drops =
+        ParentBased::new(Sampler::always_on()).remote_parent_sampled(Sampler::always_off());
+    assert!(!sampled_child(remote_drops.into(), &remote).0);
+
+    // A parent with a trace state: the sampler is asked, and the state carries on.
+    let mut with_state = local.clone();
+    with_state
+        .state_mut()
+        .insert("rojo", "00f067aa0ba902b7")
+        .unwrap();
+    let (_, child) = sampled_child(default(), &with_state);
+    assert_eq!(child.unwrap().state().get("rojo"), Some("00f067aa0ba902b7"));
+
+    // A sampler of the user's own is always asked.
+    let counting = std::sync::Arc::new(Counting::default());
+    #[derive(Debug)]
+    struct Shared(std::sync::Arc<Counting>);
+    impl tracewire::sampling::ShouldSample for Shared {
+        fn should_sample(
+            &self,
+            params: &tracewire::sampling::SamplingParams<'_>,
+        ) -> tracewire::sampling::SamplingResult {
+            self.0.should_sample(params)
+        }
+    }
+    let custom = ParentBased::new(Sampler::always_on())
+        .local_parent_sampled(Sampler::new(Shared(counting.clone())));
+    let (recording, child) = sampled_child(custom.into(), &local);
+    assert!(
+        recording && !child.unwrap().flags().is_sampled(),
+        "record-only, as it said"
+    );
+    assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -49,6 +49,10 @@ impl ShouldSample for AlwaysRecord {
     fn uses_span_details(&self) -> bool {
         self.inner.uses_span_details()
     }
+
+    fn samples_children_of_sampled(&self, remote: bool) -> bool {
+        self.inner.samples_children_of_sampled(remote)
+    }
 }
 
 impl From<AlwaysRecord> for Sampler {

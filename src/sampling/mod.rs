@@ -204,6 +204,16 @@ pub trait ShouldSample: Send + Sync + fmt::Debug + 'static {
     fn uses_span_details(&self) -> bool {
         true
     }
+
+    /// Whether this sampler records and samples every span whose parent is sampled and
+    /// carries no trace state, and gives it no trace state either, whatever else it is told;
+    /// `remote`: whether that parent came from another process. The tracer then skips asking
+    /// for such spans, the children of most sampled spans. The default, `false`, is always
+    /// correct; always-on does, and parent-based (with such a delegate for sampled parents).
+    fn samples_children_of_sampled(&self, remote: bool) -> bool {
+        let _ = remote;
+        false
+    }
 }
 
 /// A cheap-to-clone handle to a sampler, with constructors for the built-in ones.
@@ -288,6 +298,10 @@ impl ShouldSample for Sampler {
     fn uses_span_details(&self) -> bool {
         self.0.uses_span_details()
     }
+
+    fn samples_children_of_sampled(&self, remote: bool) -> bool {
+        self.0.samples_children_of_sampled(remote)
+    }
 }
 
 /// Records and samples every span.
@@ -320,6 +334,10 @@ impl ShouldSample for AlwaysOn {
 
     fn uses_span_details(&self) -> bool {
         false
+    }
+
+    fn samples_children_of_sampled(&self, _remote: bool) -> bool {
+        true
     }
 }
 

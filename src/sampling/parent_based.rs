@@ -129,6 +129,14 @@ impl ShouldSample for ParentBased {
         .iter()
         .any(|delegate| delegate.uses_span_details())
     }
+
+    fn samples_children_of_sampled(&self, remote: bool) -> bool {
+        // A sampled parent's empty trace state has no threshold to check.
+        match remote {
+            true => self.remote_parent_sampled.samples_children_of_sampled(true),
+            false => self.local_parent_sampled.samples_children_of_sampled(false),
+        }
+    }
 }
 
 impl From<ParentBased> for Sampler {

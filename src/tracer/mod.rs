@@ -24,7 +24,7 @@ use crate::context::SpanContext;
 use crate::counters::ShardedCounters;
 use crate::id::{IdGenerator, RandomIdGenerator};
 use crate::propagation::{CompositePropagator, Propagator};
-use crate::sampling::{Sampler, SamplingDecision, SamplingParams, ShouldSample};
+use crate::sampling::{Sampler, SamplingDecision, SamplingParams, SamplingResult, ShouldSample};
 use crate::semconv;
 use crate::sink::{BatchConfig, BatchSink, Exporter, SinkError, SinkStats, SpanSink};
 use crate::span::{InstrumentationScope, KeyValue, Resource, SpanData, SpanLimits, Value};
@@ -69,8 +69,26 @@ struct TracerInner {
     /// The sampler decides from the parent and trace id alone, and the tracer is not
     /// disabled: the server layer asks it before naming a request's span.
     decides_early: bool,
+    /// The sampler records and samples the children of sampled parents without trace state
+    /// (see [`ShouldSample::samples_children_of_sampled`]), for local and remote parents.
+    samples_children: [bool; 2],
     clock: Clock,
     counters: Counters,
+}
+
+impl TracerInner {
+    /// The sampler's answer for a child of `parent`, when it is known without asking: the
+    /// child of a sampled parent without trace state, for a sampler that samples those.
+    fn sampled_like(&self, parent: Option<&SpanContext>) -> Option<SamplingResult> {
+        let parent = parent?;
+        let known = parent.flags().is_sampled()
+            && parent.state().is_empty()
+            && self.samples_children[usize::from(parent.is_remote())];
+        known.then(|| SamplingResult {
+            decision: SamplingDecision::RecordAndSample,
+            trace_state: crate::TraceState::default(),
+        })
+    }
 }
 
 /// What a tracer has done: spans started, ended, sampled out, and what its sink did with them.
@@ -276,13 +294,15 @@ impl Tracer {
             None => {
                 let trace_id =
                     parent.map_or_else(|| inner.ids.new_trace_id(), SpanContext::trace_id);
-                let result = inner.sampler.should_sample(&SamplingParams {
-                    parent,
-                    trace_id,
-                    name: &builder.name,
-                    kind: builder.kind,
-                    attributes: &builder.attributes,
-                    links: &builder.links,
+                let result = inner.sampled_like(parent).unwrap_or_else(|| {
+                    inner.sampler.should_sample(&SamplingParams {
+                        parent,
+                        trace_id,
+                        name: &builder.name,
+                        kind: builder.kind,
+                        attributes: &builder.attributes,
+                        links: &builder.links,
+                    })
                 });
                 (trace_id, result)
             }
@@ -354,9 +374,11 @@ impl Tracer {
             return None;
         }
         let trace_id = parent.map_or_else(|| inner.ids.new_trace_id(), SpanContext::trace_id);
-        let result = inner
-            .sampler
-            .should_sample(&SamplingParams::new(parent, trace_id, name, kind));
+        let result = inner.sampled_like(parent).unwrap_or_else(|| {
+            inner
+                .sampler
+                .should_sample(&SamplingParams::new(parent, trace_id, name, kind))
+        });
         Some(span::EarlyDecision { trace_id, result })
     }
 
@@ -564,6 +586,8 @@ impl TracerBuilder {
             Arc::new(Discard)
         });
         let decides_early = !self.disabled && !self.sampler.uses_span_details();
+        let samples_children =
+            [false, true].map(|remote| self.sampler.samples_children_of_sampled(remote));
         Tracer {
             inner: Arc::new(TracerInner {
                 resource: Arc::new(self.resource),
@@ -576,6 +600,7 @@ impl TracerBuilder {
                 limits: self.limits,
                 disabled: self.disabled,
                 decides_early,
+                samples_children,
                 clock: Clock::new(),
                 counters: Counters::default(),
             }),
