@@ -556,3 +556,30 @@ async fn a_sampler_that_decides_from_the_parent_alone_is_asked_before_the_span_i
         }
     }
 }
+
+#[tokio::test]
+async fn a_handler_that_leaves_another_context_current_still_ends_its_request_span() {
+    let (tracer, sink) = tracer(Sampler::parent_based(Sampler::always_on()).into());
+    // Misuse: a guard that is never dropped leaves the child's context current when the
+    // handler returns, so the layer gets that context back instead of the request's.
+    let router = Router::new()
+        .route(
+            "/leaky",
+            get(|| async {
+                let child = tracewire::span("leaky child").start();
+                std::mem::forget(child.enter());
+                "ok"
+            }),
+        )
+        .layer(ServerLayer::new(tracer));
+    let addr = serve(router).await;
+    let (status, _, _) = get_with(&client(false), addr, "/leaky", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let spans = sink.wait_for(2, Duration::from_secs(5)).unwrap_or_else(|| {
+        panic!("the request's span was lost: {:?}", sink.spans());
+    });
+    let server = find(&spans, "GET /leaky");
+    let child = find(&spans, "leaky child");
+    assert_eq!(child.parent_span_id, Some(server.span_context.span_id()));
+    assert_eq!(server.kind, SpanKind::Server);
+}

@@ -8,6 +8,7 @@ use std::sync::{LazyLock, PoisonError, RwLock};
 
 use http::{HeaderMap, Method, Request, Version};
 
+use crate::http::classify::Side;
 use crate::semconv::{
     CLIENT_ADDRESS, HTTP_REQUEST_METHOD_ORIGINAL, NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS,
     SERVER_PORT, URL_PATH, URL_QUERY, URL_SCHEME, USER_AGENT_ORIGINAL,
@@ -105,10 +106,22 @@ impl Interner {
     }
 
     fn intern(&self, parts: &[&str]) -> Cow<'static, str> {
+        self.intern_valid(parts, |_| true)
+            .unwrap_or_else(|| Cow::Owned(parts.concat()))
+    }
+
+    /// Interns `parts` joined if `valid` accepts them (asked only for strings not in the
+    /// table yet, so that a caller's invalid strings never take its room); `None` if not.
+    fn intern_valid(
+        &self,
+        parts: &[&str],
+        valid: impl FnOnce(&str) -> bool,
+    ) -> Option<Cow<'static, str>> {
         let mut buffer = [0u8; 256];
         let Some(joined) = join_into(&mut buffer, parts) else {
             // Longer than any template we expect: not worth keeping forever.
-            return Cow::Owned(parts.concat());
+            let joined = parts.concat();
+            return valid(&joined).then_some(Cow::Owned(joined));
         };
         let table = self as *const Self as usize;
         let recent = RECENTLY_INTERNED.try_with(|recent| {
@@ -120,9 +133,9 @@ impl Interner {
                 .map(|(_, s)| *s)
         });
         if let Ok(Some(found)) = recent {
-            return Cow::Borrowed(found);
+            return Some(Cow::Borrowed(found));
         }
-        let interned = self.intern_shared(joined);
+        let interned = self.intern_shared(joined, valid)?;
         if let Cow::Borrowed(found) = interned {
             let _ = RECENTLY_INTERNED.try_with(|recent| {
                 if let Ok(mut recent) = recent.try_borrow_mut() {
@@ -132,38 +145,47 @@ impl Interner {
                 }
             });
         }
-        interned
+        Some(interned)
     }
 
-    /// The process-wide lookup, and insertion while under the bound.
-    fn intern_shared(&self, joined: &str) -> Cow<'static, str> {
+    /// The process-wide lookup, and insertion (of a string `valid` accepts) while under the
+    /// bound.
+    fn intern_shared(
+        &self,
+        joined: &str,
+        valid: impl FnOnce(&str) -> bool,
+    ) -> Option<Cow<'static, str>> {
         if let Some(found) = self
             .set
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(joined)
         {
-            return Cow::Borrowed(found);
+            return Some(Cow::Borrowed(found));
+        }
+        if !valid(joined) {
+            return None;
         }
         let mut set = self.set.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = set.get(joined) {
-            return Cow::Borrowed(found);
+            return Some(Cow::Borrowed(found));
         }
         if set.len() >= self.max_entries {
-            return Cow::Owned(joined.to_owned());
+            return Some(Cow::Owned(joined.to_owned()));
         }
         let leaked: &'static str = Box::leak(joined.to_owned().into_boxed_str());
         set.insert(leaked);
-        Cow::Borrowed(leaked)
+        Some(Cow::Borrowed(leaked))
     }
 }
 
-/// A `Host` header (or URI authority) interned: a service answers to a handful of names. The
-/// caller chooses it, so it has a table of its own, bounded like every table.
-fn intern_host(host: &str) -> Cow<'static, str> {
-    static HOSTS: Interner = Interner::new(256);
-    HOSTS.intern(&[host])
-}
+/// `Host` headers (or URI authorities) a server answers to: a handful. The caller chooses
+/// them, so they have a table of their own, bounded like every table, and only valid ones
+/// are kept.
+static SERVER_HOSTS: Interner = Interner::new(256);
+/// The hosts a client calls: a table apart, so that a client calling many hosts (webhooks,
+/// tenants) cannot fill the server's.
+static CLIENT_HOSTS: Interner = Interner::new(256);
 
 /// A `User-Agent` interned: most traffic comes from a few clients, and a caller inventing
 /// agents only fills this table's bound.
@@ -220,25 +242,34 @@ pub(crate) fn redact_query(query: &str) -> Cow<'_, str> {
     Cow::Owned(redacted.join("&"))
 }
 
-/// `server.address` and `server.port` from the `Host` header or the URI's authority. The
-/// address is interned (see [`intern_host`]): a service answers to few names.
+/// `server.address` and `server.port` from the `Host` header, or else the URI's authority
+/// (HTTP/2's `:authority`, a client's target). The address is interned, per side: a service
+/// answers to few names, and calls few hosts.
 pub(crate) fn server_address(
     headers: &HeaderMap,
     uri: &http::Uri,
+    side: Side,
 ) -> Option<(Cow<'static, str>, Option<u16>)> {
-    let authority = match headers.get(http::header::HOST) {
-        Some(host) => Cow::Borrowed(host.to_str().ok()?),
-        None => Cow::Borrowed(uri.authority()?.as_str()),
+    let hosts = match side {
+        Side::Server => &SERVER_HOSTS,
+        Side::Client => &CLIENT_HOSTS,
     };
-    match intern_host(&authority) {
+    let from_header = headers
+        .get(http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .and_then(|host| host_and_port(host, hosts));
+    from_header.or_else(|| host_and_port(uri.authority()?.as_str(), hosts))
+}
+
+/// The host and port of an authority, if it is a valid one.
+fn host_and_port(authority: &str, hosts: &Interner) -> Option<(Cow<'static, str>, Option<u16>)> {
+    let valid = |a: &str| a.parse::<http::uri::Authority>().is_ok();
+    match hosts.intern_valid(&[authority], valid)? {
         // Parsed from the interned copy: no allocation.
         Cow::Borrowed(interned) => {
-            let parsed = http::uri::Authority::from_maybe_shared(bytes::Bytes::from_static(
-                interned.as_bytes(),
-            ))
-            .ok()?;
-            let port = parsed.port_u16();
-            Some((Cow::Borrowed(host_of(interned)), port))
+            let bytes = bytes::Bytes::from_static(interned.as_bytes());
+            let parsed = http::uri::Authority::from_maybe_shared(bytes).ok()?;
+            Some((Cow::Borrowed(host_of(interned)), parsed.port_u16()))
         }
         Cow::Owned(authority) => {
             let parsed = authority.parse::<http::uri::Authority>().ok()?;
@@ -342,7 +373,7 @@ pub(crate) fn server_request_attributes<B>(
     if let Some(version) = protocol_version(request.version()) {
         attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
     }
-    push_server_address(attributes, request.headers(), uri);
+    push_server_address(attributes, request.headers(), uri, Side::Server);
     if let Some(client) = client_address(request) {
         attributes.push(KeyValue::new(CLIENT_ADDRESS, client));
     }
@@ -397,7 +428,7 @@ pub(crate) fn client_request_attributes(
             request.method.as_str().to_string(),
         ));
     }
-    push_server_address(attributes, &request.headers, uri);
+    push_server_address(attributes, &request.headers, uri, Side::Client);
     if let Some(version) = protocol_version(request.version) {
         attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
     }
@@ -414,8 +445,9 @@ pub(crate) fn push_server_address(
     attributes: &mut Vec<KeyValue>,
     headers: &http::HeaderMap,
     uri: &http::Uri,
+    side: Side,
 ) {
-    if let Some((host, port)) = server_address(headers, uri) {
+    if let Some((host, port)) = server_address(headers, uri, side) {
         attributes.push(KeyValue::new(SERVER_ADDRESS, host));
         let port = port.unwrap_or(match uri.scheme_str() {
             Some("https") => 443,
@@ -485,7 +517,7 @@ mod tests {
         let with_host = |host: &str| {
             let mut headers = HeaderMap::new();
             headers.insert(http::header::HOST, host.parse().unwrap());
-            server_address(&headers, &"/x".parse().unwrap())
+            server_address(&headers, &"/x".parse().unwrap(), Side::Server)
         };
         let host = |found: Option<(Cow<'static, str>, Option<u16>)>| {
             found.map(|(host, port)| (host.into_owned(), port))
@@ -511,8 +543,28 @@ mod tests {
         );
         // HTTP/2 sends `:authority` instead of `Host`: it is in the URI.
         let uri: http::Uri = "https://api.test:8443/x".parse().unwrap();
-        let found = server_address(&HeaderMap::new(), &uri);
+        let found = server_address(&HeaderMap::new(), &uri, Side::Client);
         assert_eq!(host(found), Some(("api.test".into(), Some(8443))));
+        // A Host header that is no authority gives way to the URI's.
+        let mut bad = HeaderMap::new();
+        bad.insert(http::header::HOST, "bad host".parse().unwrap());
+        let uri: http::Uri = "http://api.test:81/x".parse().unwrap();
+        let found = server_address(&bad, &uri, Side::Server);
+        assert_eq!(host(found), Some(("api.test".into(), Some(81))));
+        // Invalid hosts take no room in a table: valid ones are still interned after many.
+        let table = Interner::new(2);
+        let valid = |a: &str| a.parse::<http::uri::Authority>().is_ok();
+        for i in 0..10 {
+            assert!(
+                table
+                    .intern_valid(&[&format!("bad host {i}")], valid)
+                    .is_none()
+            );
+        }
+        assert!(matches!(
+            table.intern_valid(&["good.example"], valid),
+            Some(Cow::Borrowed(_))
+        ));
         // Interned: the same address is the same memory, and parsing it allocates nothing.
         let (first, _) = with_host("shared.example:1").unwrap();
         let (again, _) = with_host("shared.example:1").unwrap();

@@ -231,7 +231,7 @@ pub(crate) fn server_request_attributes<B>(
     semconv: RpcSemconv,
     recorded_headers: &[http::HeaderName],
 ) {
-    push_server_address(attributes, request.headers(), request.uri());
+    push_server_address(attributes, request.headers(), request.uri(), Side::Server);
     if let Some(client) = client_address(request) {
         attributes.push(KeyValue::new(CLIENT_ADDRESS, client));
     }
@@ -252,7 +252,7 @@ pub(crate) fn client_request_attributes(
     semconv: RpcSemconv,
     recorded_headers: &[http::HeaderName],
 ) {
-    push_server_address(attributes, &request.headers, &request.uri);
+    push_server_address(attributes, &request.headers, &request.uri, Side::Client);
     record_metadata(
         attributes,
         semconv,

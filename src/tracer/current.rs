@@ -16,7 +16,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::span::{Span, SpanBuilder, SpanRef};
+use super::span::{RecordingOwner, Span, SpanBuilder, SpanRef};
 use crate::context::{Baggage, SpanContext};
 
 thread_local! {
@@ -248,22 +248,29 @@ fn enter(context: &mut Context) -> Restore<'_> {
 }
 
 /// A context that owns its span: the span ends when the scope drops. What the layers carry
-/// from a request's start to the end of its response, current on every poll: the context's
-/// handle is the span's only one, so a span ends unshared (no lock), and a request costs one
-/// reference to its span and tracer, not two.
+/// from a request's start to the end of its response, current on every poll.
+///
+/// A recording span also has an owner of its own here, a pointer's size: if user code leaves
+/// another context current past a poll (a `ContextGuard` held across `.await` in a local
+/// future), the slot ends up holding that context instead, and the request's span must still
+/// end. The context goes first, so that the owner is usually the span's last handle and the
+/// span ends unshared.
 #[derive(Default)]
 pub(crate) struct SpanScope {
     context: Context,
+    owner: Option<RecordingOwner>,
 }
 
 impl SpanScope {
     /// A scope that takes `span` over.
     pub(crate) fn new(span: Span) -> Self {
+        let owner = span.recording_owner();
         Self {
             context: Context {
                 span: span.into_handle(),
                 baggage: None,
             },
+            owner,
         }
     }
 
@@ -274,9 +281,12 @@ impl SpanScope {
         scope
     }
 
-    /// The span, to record into.
+    /// The span, to record into (none if another context was left in the slot).
     pub(crate) fn span(&self) -> &SpanRef {
-        &self.context.span
+        match &self.owner {
+            Some(owner) if !owner.owns(&self.context.span) => &SpanRef::NONE,
+            _ => &self.context.span,
+        }
     }
 
     /// Makes the scope's context current until the returned guard drops.
@@ -287,7 +297,8 @@ impl SpanScope {
 
 impl Drop for SpanScope {
     fn drop(&mut self) {
-        std::mem::take(&mut self.context.span).into_span().end();
+        self.context = Context::default();
+        self.owner.take();
     }
 }
 

@@ -135,9 +135,41 @@ impl Span {
         self.handle.clone()
     }
 
-    /// The span's handle, which no longer ends it (see [`SpanRef::into_span`]).
+    /// The span's handle, which does not end it: for a holder that ends it by other means
+    /// (see [`Span::recording_owner`]).
     pub(crate) fn into_handle(mut self) -> SpanRef {
         std::mem::take(&mut self.handle)
+    }
+
+    /// A second owner of the span, if it records: the size of a pointer, and the span ends
+    /// when the last owner drops.
+    pub(crate) fn recording_owner(&self) -> Option<RecordingOwner> {
+        match &self.handle.inner {
+            Inner::Recording(span) => Some(RecordingOwner(Some(Arc::clone(span)))),
+            _ => None,
+        }
+    }
+}
+
+/// An owner of a recording span (see [`Span::recording_owner`]); `None` only while dropped.
+pub(crate) struct RecordingOwner(Option<Arc<RecordingSpan>>);
+
+impl RecordingOwner {
+    /// Whether `handle` refers to this owner's span.
+    pub(crate) fn owns(&self, handle: &SpanRef) -> bool {
+        match (&self.0, &handle.inner) {
+            (Some(owned), Inner::Recording(span)) => Arc::ptr_eq(owned, span),
+            _ => false,
+        }
+    }
+}
+
+impl Drop for RecordingOwner {
+    fn drop(&mut self) {
+        // Handed to a span, whose drop ends it once, unshared if this is the last owner.
+        if let Some(span) = self.0.take() {
+            drop(Span::from_inner(Inner::Recording(span)));
+        }
     }
 }
 
@@ -153,7 +185,7 @@ impl Drop for Span {
     fn drop(&mut self) {
         if let Inner::Recording(span) = &mut self.handle.inner {
             match Arc::get_mut(span) {
-                // No handle was ever kept: nobody else can be recording, so no lock is needed,
+                // No other handle is left: nobody else can be recording, so no lock is needed,
                 // and the allocation can serve this thread's next span.
                 Some(only) => {
                     only.end_unshared();
@@ -206,14 +238,23 @@ pub(crate) fn recording(
         .flatten();
     if let Some(mut span) = spare {
         if let Some(reused) = Arc::get_mut(&mut span) {
-            reused.start = tracer.now();
-            reused.tracer = Some(tracer);
-            reused.context = context;
-            reused.parent_span_id = parent.map(SpanContext::span_id);
-            reused.parent_is_remote = parent.is_some_and(SpanContext::is_remote);
-            reused.kind = kind;
-            *reused
-                .record
+            // Every field, named: a field added later must be set here too.
+            let RecordingSpan {
+                tracer: reused_tracer,
+                context: reused_context,
+                parent_span_id,
+                parent_is_remote,
+                kind: reused_kind,
+                start,
+                record: reused_record,
+            } = reused;
+            *start = tracer.now();
+            *reused_tracer = Some(tracer);
+            *reused_context = context;
+            *parent_span_id = parent.map(SpanContext::span_id);
+            *parent_is_remote = parent.is_some_and(SpanContext::is_remote);
+            *reused_kind = kind;
+            *reused_record
                 .get_mut()
                 .unwrap_or_else(PoisonError::into_inner) = Some(record);
             return span;
@@ -239,12 +280,6 @@ impl fmt::Debug for SpanRef {
 }
 
 impl SpanRef {
-    /// The owner of the span this handle refers to: the span ends when it drops. For a
-    /// handle taken from [`Span::into_handle`].
-    pub(crate) fn into_span(self) -> Span {
-        Span { handle: self }
-    }
-
     /// No span.
     pub(crate) const NONE: SpanRef = SpanRef { inner: Inner::None };
 
@@ -650,8 +685,8 @@ impl<'a> SpanBuilder<'a> {
         self
     }
 
-    /// Starts the span. The builder is left empty: starting it again gives a span that
-    /// records and propagates nothing.
+    /// Starts the span. Starting takes the builder's tracer: starting the same builder again
+    /// gives a span that records and propagates nothing.
     #[inline]
     pub fn start(&mut self) -> Span {
         self.start_decided(None)
