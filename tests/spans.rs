@@ -329,9 +329,9 @@ fn memory_kept_for_later_spans_does_not_keep_the_tracer_and_its_sink_alive() {
     assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
 }
 
-/// A sampler that counts its calls and records everything.
-#[derive(Debug, Default)]
-struct Counting(std::sync::atomic::AtomicUsize);
+/// A sampler that counts its calls (in a count its clones share) and records everything.
+#[derive(Debug, Default, Clone)]
+struct Counting(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
 impl tracewire::sampling::ShouldSample for Counting {
     fn should_sample(
@@ -385,19 +385,9 @@ fn children_of_sampled_spans_get_the_decision_their_sampler_would_give() {
     assert_eq!(child.unwrap().state().get("rojo"), Some("00f067aa0ba902b7"));
 
     // A sampler of the user's own is always asked.
-    let counting = std::sync::Arc::new(Counting::default());
-    #[derive(Debug)]
-    struct Shared(std::sync::Arc<Counting>);
-    impl tracewire::sampling::ShouldSample for Shared {
-        fn should_sample(
-            &self,
-            params: &tracewire::sampling::SamplingParams<'_>,
-        ) -> tracewire::sampling::SamplingResult {
-            self.0.should_sample(params)
-        }
-    }
-    let custom = ParentBased::new(Sampler::always_on())
-        .local_parent_sampled(Sampler::new(Shared(counting.clone())));
+    let counting = Counting::default();
+    let custom =
+        ParentBased::new(Sampler::always_on()).local_parent_sampled(Sampler::new(counting.clone()));
     let (recording, child) = sampled_child(custom.into(), &local);
     assert!(
         recording && !child.unwrap().flags().is_sampled(),
