@@ -264,21 +264,20 @@ pub(crate) struct SpanScope {
 impl SpanScope {
     /// A scope that takes `span` over.
     pub(crate) fn new(span: Span) -> Self {
+        Self::with_baggage(span, Baggage::default())
+    }
+
+    /// A scope that takes `span` over, carrying `baggage` (from the incoming request) for
+    /// outgoing calls.
+    pub(crate) fn with_baggage(span: Span, baggage: Baggage) -> Self {
         let owner = span.recording_owner();
         Self {
             context: Context {
                 span: span.into_handle(),
-                baggage: None,
+                baggage: (!baggage.is_empty()).then(|| Arc::new(baggage)),
             },
             owner,
         }
-    }
-
-    /// The scope carrying `baggage` (from the incoming request) for outgoing calls.
-    pub(crate) fn with_baggage(self, baggage: Baggage) -> Self {
-        let mut scope = self;
-        scope.context.baggage = (!baggage.is_empty()).then(|| Arc::new(baggage));
-        scope
     }
 
     /// The span, to record into (none if another context was left in the slot).

@@ -146,7 +146,7 @@ where
             // no-op span; the current context still carries the trace downstream.
             request.extensions_mut().insert(span.handle());
         }
-        let mut scope = SpanScope::new(span).with_baggage(incoming.baggage);
+        let mut scope = SpanScope::with_baggage(span, incoming.baggage);
         // Current during `call` too, for services that do work before returning their future.
         let future = {
             let _entered = scope.enter();
