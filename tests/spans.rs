@@ -347,7 +347,7 @@ impl tracewire::sampling::ShouldSample for Counting {
 }
 
 #[test]
-fn children_of_sampled_spans_get_the_decision_their_sampler_would_give() {
+fn children_get_the_decision_their_sampler_would_give_for_their_parent() {
     use tracewire::sampling::{ParentBased, Sampler};
     let sampled_child = |sampler: Sampler, parent: &SpanContext| {
         let tracer = Tracer::builder()
@@ -383,6 +383,30 @@ fn children_of_sampled_spans_get_the_decision_their_sampler_would_give() {
         .unwrap();
     let (_, child) = sampled_child(default(), &with_state);
     assert_eq!(child.unwrap().state().get("rojo"), Some("00f067aa0ba902b7"));
+
+    // An unsampled parent: dropped, its trace state carried on for propagation; unless the
+    // delegate for such parents samples, or an always-record wrapper turns the drop into a
+    // recording.
+    let mut unsampled = SpanContext::new_root(false);
+    unsampled
+        .state_mut()
+        .insert("rojo", "00f067aa0ba902b7")
+        .unwrap();
+    let (recording, child) = sampled_child(default(), &unsampled);
+    let child = child.unwrap();
+    assert!(!recording && !child.flags().is_sampled());
+    assert_eq!(child.state().get("rojo"), Some("00f067aa0ba902b7"));
+    let samples_anyway =
+        ParentBased::new(Sampler::always_on()).local_parent_not_sampled(Sampler::always_on());
+    let (recording, child) = sampled_child(samples_anyway.into(), &unsampled);
+    assert!(recording && child.unwrap().flags().is_sampled());
+    let record_only = tracewire::sampling::AlwaysRecord::new(default());
+    let (recording, child) = sampled_child(record_only.into(), &unsampled);
+    assert!(recording && !child.unwrap().flags().is_sampled());
+    // A parent that left the decision to us (B3 without a sampling state): the root sampler.
+    let deferred = SpanContext::new_root(false).with_sampling_deferred(true);
+    let (recording, child) = sampled_child(default(), &deferred);
+    assert!(recording && child.unwrap().flags().is_sampled());
 
     // A sampler of the user's own is always asked.
     let counting = Counting::default();

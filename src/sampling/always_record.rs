@@ -50,8 +50,9 @@ impl ShouldSample for AlwaysRecord {
         self.inner.uses_span_details()
     }
 
-    fn samples_children_of_sampled(&self, remote: bool) -> bool {
-        self.inner.samples_children_of_sampled(remote)
+    fn follows_parent(&self, remote: bool, sampled: bool) -> bool {
+        // A drop becomes record-only here: only the sampled parents' decision is kept.
+        sampled && self.inner.follows_parent(remote, sampled)
     }
 }
 

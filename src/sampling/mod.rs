@@ -205,13 +205,16 @@ pub trait ShouldSample: Send + Sync + fmt::Debug + 'static {
         true
     }
 
-    /// Whether this sampler records and samples every span whose parent is sampled and
-    /// carries no trace state, and gives it no trace state either, whatever else it is told;
-    /// `remote`: whether that parent came from another process. The tracer then skips asking
-    /// for such spans, the children of most sampled spans. The default, `false`, is always
-    /// correct; always-on does, and parent-based (with such a delegate for sampled parents).
-    fn samples_children_of_sampled(&self, remote: bool) -> bool {
-        let _ = remote;
+    /// Whether this sampler gives every span whose parent is `sampled` (or not), and came
+    /// from another process (`remote`) or not, its parent's decision whatever else it is
+    /// told: record and sample for a sampled parent that carries no trace state, drop for a
+    /// parent that is not sampled, the parent's trace state kept. The tracer then skips asking
+    /// for such spans: most spans follow their parent. The default, `false`, is always
+    /// correct. Always-on does for sampled parents, always-off for the others, parent-based
+    /// as its delegate for that kind of parent does, always-record as its sampler does for
+    /// sampled parents.
+    fn follows_parent(&self, remote: bool, sampled: bool) -> bool {
+        let _ = (remote, sampled);
         false
     }
 }
@@ -299,8 +302,8 @@ impl ShouldSample for Sampler {
         self.0.uses_span_details()
     }
 
-    fn samples_children_of_sampled(&self, remote: bool) -> bool {
-        self.0.samples_children_of_sampled(remote)
+    fn follows_parent(&self, remote: bool, sampled: bool) -> bool {
+        self.0.follows_parent(remote, sampled)
     }
 }
 
@@ -336,8 +339,8 @@ impl ShouldSample for AlwaysOn {
         false
     }
 
-    fn samples_children_of_sampled(&self, _remote: bool) -> bool {
-        true
+    fn follows_parent(&self, _remote: bool, sampled: bool) -> bool {
+        sampled
     }
 }
 
@@ -363,5 +366,9 @@ impl ShouldSample for AlwaysOff {
 
     fn uses_span_details(&self) -> bool {
         false
+    }
+
+    fn follows_parent(&self, _remote: bool, sampled: bool) -> bool {
+        !sampled
     }
 }

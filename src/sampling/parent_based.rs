@@ -98,7 +98,12 @@ impl ParentBased {
         if parent.is_sampling_deferred() {
             return &self.root;
         }
-        match (parent.is_remote(), parent.flags().is_sampled()) {
+        self.for_parent(parent.is_remote(), parent.flags().is_sampled())
+    }
+
+    /// The delegate for a parent that is remote (or not) and sampled (or not).
+    fn for_parent(&self, remote: bool, sampled: bool) -> &Sampler {
+        match (remote, sampled) {
             (true, true) => &self.remote_parent_sampled,
             (true, false) => &self.remote_parent_not_sampled,
             (false, true) => &self.local_parent_sampled,
@@ -130,12 +135,10 @@ impl ShouldSample for ParentBased {
         .any(|delegate| delegate.uses_span_details())
     }
 
-    fn samples_children_of_sampled(&self, remote: bool) -> bool {
-        // A sampled parent's empty trace state has no threshold to check.
-        match remote {
-            true => self.remote_parent_sampled.samples_children_of_sampled(true),
-            false => self.local_parent_sampled.samples_children_of_sampled(false),
-        }
+    fn follows_parent(&self, remote: bool, sampled: bool) -> bool {
+        // A sampled parent without trace state has no threshold to check.
+        self.for_parent(remote, sampled)
+            .follows_parent(remote, sampled)
     }
 }
 

@@ -69,25 +69,37 @@ struct TracerInner {
     /// The sampler decides from the parent and trace id alone, and the tracer is not
     /// disabled: the server layer asks it before naming a request's span.
     decides_early: bool,
-    /// The sampler records and samples the children of sampled parents without trace state
-    /// (see [`ShouldSample::samples_children_of_sampled`]), for local and remote parents.
-    samples_children: [bool; 2],
+    /// The sampler gives spans their parent's decision (see [`ShouldSample::follows_parent`]),
+    /// by `[remote][sampled]`.
+    follows_parent: [[bool; 2]; 2],
     clock: Clock,
     counters: Counters,
 }
 
 impl TracerInner {
     /// The sampler's answer for a child of `parent`, when it is known without asking: the
-    /// child of a sampled parent without trace state, for a sampler that samples those.
-    fn sampled_like(&self, parent: Option<&SpanContext>) -> Option<SamplingResult> {
+    /// parent's decision, for a sampler that follows it (see [`ShouldSample::follows_parent`]).
+    fn parents_decision(&self, parent: Option<&SpanContext>) -> Option<SamplingResult> {
         let parent = parent?;
-        let known = parent.flags().is_sampled()
-            && parent.state().is_empty()
-            && self.samples_children[usize::from(parent.is_remote())];
-        known.then(|| SamplingResult {
-            decision: SamplingDecision::RecordAndSample,
-            trace_state: crate::TraceState::default(),
-        })
+        // Deferred: the parent left the decision to us (parent-based asks its root sampler).
+        if parent.is_sampling_deferred() {
+            return None;
+        }
+        let sampled = parent.flags().is_sampled();
+        if !self.follows_parent[usize::from(parent.is_remote())][usize::from(sampled)] {
+            return None;
+        }
+        match sampled {
+            // A sampled parent's trace state may hold a threshold to check: asked then.
+            true => parent.state().is_empty().then(|| SamplingResult {
+                decision: SamplingDecision::RecordAndSample,
+                trace_state: crate::TraceState::default(),
+            }),
+            false => Some(SamplingResult {
+                decision: SamplingDecision::Drop,
+                trace_state: parent.state().clone(),
+            }),
+        }
     }
 }
 
@@ -294,7 +306,7 @@ impl Tracer {
             None => {
                 let trace_id =
                     parent.map_or_else(|| inner.ids.new_trace_id(), SpanContext::trace_id);
-                let result = inner.sampled_like(parent).unwrap_or_else(|| {
+                let result = inner.parents_decision(parent).unwrap_or_else(|| {
                     inner.sampler.should_sample(&SamplingParams {
                         parent,
                         trace_id,
@@ -374,7 +386,7 @@ impl Tracer {
             return None;
         }
         let trace_id = parent.map_or_else(|| inner.ids.new_trace_id(), SpanContext::trace_id);
-        let result = inner.sampled_like(parent).unwrap_or_else(|| {
+        let result = inner.parents_decision(parent).unwrap_or_else(|| {
             inner
                 .sampler
                 .should_sample(&SamplingParams::new(parent, trace_id, name, kind))
@@ -586,8 +598,9 @@ impl TracerBuilder {
             Arc::new(Discard)
         });
         let decides_early = !self.disabled && !self.sampler.uses_span_details();
-        let samples_children =
-            [false, true].map(|remote| self.sampler.samples_children_of_sampled(remote));
+        let follows_parent = [false, true].map(|remote| {
+            [false, true].map(|sampled| self.sampler.follows_parent(remote, sampled))
+        });
         Tracer {
             inner: Arc::new(TracerInner {
                 resource: Arc::new(self.resource),
@@ -600,7 +613,7 @@ impl TracerBuilder {
                 limits: self.limits,
                 disabled: self.disabled,
                 decides_early,
-                samples_children,
+                follows_parent,
                 clock: Clock::new(),
                 counters: Counters::default(),
             }),
