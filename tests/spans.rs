@@ -396,6 +396,18 @@ fn children_get_the_decision_their_sampler_would_give_for_their_parent() {
     let child = child.unwrap();
     assert!(!recording && !child.flags().is_sampled());
     assert_eq!(child.state().get("rojo"), Some("00f067aa0ba902b7"));
+    // Known at `parent()`: what the span would record is not even gathered.
+    let gathered = std::cell::Cell::new(false);
+    let tracer = Tracer::builder().sampler(default()).build();
+    let span = tracer
+        .span("dropped")
+        .parent(Some(&unsampled))
+        .attributes(std::iter::from_fn(|| {
+            gathered.set(true);
+            None
+        }))
+        .start();
+    assert!(!span.is_recording() && !gathered.get());
     let samples_anyway =
         ParentBased::new(Sampler::always_on()).local_parent_not_sampled(Sampler::always_on());
     let (recording, child) = sampled_child(samples_anyway.into(), &unsampled);

@@ -81,15 +81,7 @@ impl TracerInner {
     /// parent's decision, for a sampler that follows it (see [`ShouldSample::follows_parent`]).
     fn parents_decision(&self, parent: Option<&SpanContext>) -> Option<SamplingResult> {
         let parent = parent?;
-        // Deferred: the parent left the decision to us (parent-based asks its root sampler).
-        if parent.is_sampling_deferred() {
-            return None;
-        }
-        let sampled = parent.flags().is_sampled();
-        if !self.follows_parent[usize::from(parent.is_remote())][usize::from(sampled)] {
-            return None;
-        }
-        match sampled {
+        match self.followed(parent)? {
             // A sampled parent's trace state may hold a threshold to check: asked then.
             true => parent.state().is_empty().then(|| SamplingResult {
                 decision: SamplingDecision::RecordAndSample,
@@ -100,6 +92,18 @@ impl TracerInner {
                 trace_state: parent.state().clone(),
             }),
         }
+    }
+
+    /// Whether `parent` is sampled, if the sampler gives its children its decision.
+    #[inline]
+    fn followed(&self, parent: &SpanContext) -> Option<bool> {
+        // Deferred: the parent left the decision to us (parent-based asks its root sampler).
+        if parent.is_sampling_deferred() {
+            return None;
+        }
+        let sampled = parent.flags().is_sampled();
+        self.follows_parent[usize::from(parent.is_remote())][usize::from(sampled)]
+            .then_some(sampled)
     }
 }
 
@@ -370,6 +374,15 @@ impl Tracer {
     ) -> Span {
         let context = self.new_span_context(parent, early.trace_id, early.result);
         self.clone().unrecorded(context)
+    }
+
+    /// Whether a span with this parent is dropped whatever else it is given: by a disabled
+    /// tracer, or by a sampler that follows an unsampled parent (see
+    /// [`ShouldSample::follows_parent`]). A builder that knows it keeps no attributes.
+    #[inline]
+    pub(crate) fn drops_child_of(&self, parent: Option<&SpanContext>) -> bool {
+        let inner = &self.inner;
+        inner.disabled || parent.is_some_and(|p| inner.followed(p) == Some(false))
     }
 
     /// The sampler's decision for a span with this parent, if the sampler decides from the

@@ -630,6 +630,9 @@ pub struct SpanBuilder<'a> {
     /// Inline, so that a span the sampler drops costs no allocation for its attributes.
     pub(crate) attributes: SmallVec<[KeyValue; 4]>,
     pub(crate) links: Vec<Link>,
+    /// The parent given (or a disabled tracer) decides that this span is dropped, whatever
+    /// else it is given (see [`Tracer::drops_child_of`]): attributes and links are not kept.
+    pub(crate) dropped: bool,
 }
 
 impl<'a> SpanBuilder<'a> {
@@ -642,6 +645,7 @@ impl<'a> SpanBuilder<'a> {
             parent: ParentChoice::Current,
             attributes: SmallVec::new(),
             links: Vec::new(),
+            dropped: false,
         }
     }
 
@@ -657,6 +661,10 @@ impl<'a> SpanBuilder<'a> {
     #[inline]
     pub fn parent(&mut self, parent: Option<&'a SpanContext>) -> &mut Self {
         self.parent = ParentChoice::Explicit(parent);
+        self.dropped = self
+            .tracer
+            .as_ref()
+            .is_some_and(|t| t.drops_child_of(parent));
         self
     }
 
@@ -667,21 +675,27 @@ impl<'a> SpanBuilder<'a> {
         key: impl Into<Cow<'static, str>>,
         value: impl Into<Value>,
     ) -> &mut Self {
-        self.attributes.push(KeyValue::new(key, value));
+        if !self.dropped {
+            self.attributes.push(KeyValue::new(key, value));
+        }
         self
     }
 
     /// Adds attributes known at start.
     #[inline]
     pub fn attributes(&mut self, attributes: impl IntoIterator<Item = KeyValue>) -> &mut Self {
-        self.attributes.extend(attributes);
+        if !self.dropped {
+            self.attributes.extend(attributes);
+        }
         self
     }
 
     /// Adds a link known at start.
     #[inline]
     pub fn link(&mut self, link: Link) -> &mut Self {
-        self.links.push(link);
+        if !self.dropped {
+            self.links.push(link);
+        }
         self
     }
 
