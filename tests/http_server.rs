@@ -582,4 +582,8 @@ async fn a_handler_that_leaves_another_context_current_still_ends_its_request_sp
     let child = find(&spans, "leaky child");
     assert_eq!(child.parent_span_id, Some(server.span_context.span_id()));
     assert_eq!(server.kind, SpanKind::Server);
+    // The response is still recorded on the request's span, not on the leaked one.
+    let status = |span: &SpanData| span.attribute("http.response.status_code").cloned();
+    assert_eq!(status(server), Some(Value::I64(200)));
+    assert_eq!(status(child), None);
 }

@@ -105,15 +105,17 @@ impl Interner {
         }
     }
 
-    fn intern(&self, parts: &[&str]) -> Cow<'static, str> {
+    fn intern(&'static self, parts: &[&str]) -> Cow<'static, str> {
         self.intern_valid(parts, |_| true)
             .unwrap_or_else(|| Cow::Owned(parts.concat()))
     }
 
     /// Interns `parts` joined if `valid` accepts them (asked only for strings not in the
     /// table yet, so that a caller's invalid strings never take its room); `None` if not.
+    // `'static`: the per-thread list knows a table by its address, which a table that could
+    // be dropped might hand on to another.
     fn intern_valid(
-        &self,
+        &'static self,
         parts: &[&str],
         valid: impl FnOnce(&str) -> bool,
     ) -> Option<Cow<'static, str>> {
@@ -262,7 +264,10 @@ pub(crate) fn server_address(
 }
 
 /// The host and port of an authority, if it is a valid one.
-fn host_and_port(authority: &str, hosts: &Interner) -> Option<(Cow<'static, str>, Option<u16>)> {
+fn host_and_port(
+    authority: &str,
+    hosts: &'static Interner,
+) -> Option<(Cow<'static, str>, Option<u16>)> {
     let valid = |a: &str| a.parse::<http::uri::Authority>().is_ok();
     match hosts.intern_valid(&[authority], valid)? {
         // Parsed from the interned copy: no allocation.
@@ -552,7 +557,7 @@ mod tests {
         let found = server_address(&bad, &uri, Side::Server);
         assert_eq!(host(found), Some(("api.test".into(), Some(81))));
         // Invalid hosts take no room in a table: valid ones are still interned after many.
-        let table = Interner::new(2);
+        let table: &'static Interner = Box::leak(Box::new(Interner::new(2)));
         let valid = |a: &str| a.parse::<http::uri::Authority>().is_ok();
         for i in 0..10 {
             assert!(
@@ -600,7 +605,7 @@ mod tests {
     #[test]
     fn an_interner_keeps_at_most_its_bound_and_never_long_strings() {
         // A table of its own: filling the process-wide ones would change other tests.
-        let table = Interner::new(4);
+        let table: &'static Interner = Box::leak(Box::new(Interner::new(4)));
         assert!(matches!(table.intern(&[&"x".repeat(300)]), Cow::Owned(_)));
         let kept: Vec<_> = (0..4)
             .map(|i| table.intern(&[&format!("made.Up{i}/M")]))

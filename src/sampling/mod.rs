@@ -201,6 +201,9 @@ pub trait ShouldSample: Send + Sync + fmt::Debug + 'static {
     /// context before it names the request's span, so that a request it drops skips that
     /// work and collects no attributes. The built-in ratio, consistent-probability,
     /// always-on, always-off and parent-based (over such delegates) samplers do.
+    ///
+    /// The tracer asks once, when it is built: the answer must not change over the
+    /// sampler's life (nor must [`follows_parent`](Self::follows_parent)'s).
     fn uses_span_details(&self) -> bool {
         true
     }

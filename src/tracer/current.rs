@@ -18,6 +18,7 @@ use pin_project_lite::pin_project;
 
 use super::span::{RecordingOwner, Span, SpanBuilder, SpanRef};
 use crate::context::{Baggage, SpanContext};
+use crate::id::SpanId;
 
 thread_local! {
     static CURRENT: RefCell<Context> = const {
@@ -250,15 +251,19 @@ fn enter(context: &mut Context) -> Restore<'_> {
 /// A context that owns its span: the span ends when the scope drops. What the layers carry
 /// from a request's start to the end of its response, current on every poll.
 ///
-/// A recording span also has an owner of its own here, a pointer's size: if user code leaves
-/// another context current past a poll (a `ContextGuard` held across `.await` in a local
-/// future), the slot ends up holding that context instead, and the request's span must still
-/// end. The context goes first, so that the owner is usually the span's last handle and the
-/// span ends unshared.
+/// User code can leave another context current past a poll (a `ContextGuard` leaked, or held
+/// across `.await` in a local future): the slot then gets that context back instead of the
+/// request's. So a recording span also has an owner of its own here, a pointer's size, which
+/// ends it whatever the slot holds and puts it back in the slot after such a poll; a span that
+/// does not record has nothing to lose, and is only never mistaken for the other one. The
+/// context goes first when the scope drops, so that the owner is usually the span's last
+/// handle and the span ends unshared.
 #[derive(Default)]
 pub(crate) struct SpanScope {
     context: Context,
     owner: Option<RecordingOwner>,
+    /// The request span's id, to tell a context left in the slot by user code apart.
+    span_id: Option<SpanId>,
 }
 
 impl SpanScope {
@@ -271,26 +276,58 @@ impl SpanScope {
     /// outgoing calls.
     pub(crate) fn with_baggage(span: Span, baggage: Baggage) -> Self {
         let owner = span.recording_owner();
+        let span_id = span.span_context().map(SpanContext::span_id);
         Self {
             context: Context {
                 span: span.into_handle(),
                 baggage: (!baggage.is_empty()).then(|| Arc::new(baggage)),
             },
             owner,
+            span_id,
         }
     }
 
-    /// The span, to record into (none if another context was left in the slot).
+    /// The span, to record into (none if user code left another context in the slot and
+    /// the span could not be put back).
     pub(crate) fn span(&self) -> &SpanRef {
-        match &self.owner {
-            Some(owner) if !owner.owns(&self.context.span) => &SpanRef::NONE,
-            _ => &self.context.span,
+        match self.holds_its_span() {
+            true => &self.context.span,
+            false => &SpanRef::NONE,
         }
+    }
+
+    fn holds_its_span(&self) -> bool {
+        self.context.span.span_context().map(SpanContext::span_id) == self.span_id
     }
 
     /// Makes the scope's context current until the returned guard drops.
-    pub(crate) fn enter(&mut self) -> Restore<'_> {
-        enter(&mut self.context)
+    pub(crate) fn enter(&mut self) -> ScopeGuard<'_> {
+        let entered = swap_current(&mut self.context);
+        ScopeGuard {
+            scope: self,
+            entered,
+        }
+    }
+}
+
+/// Swaps a scope's context back out of the thread-local; then, if user code left another
+/// context current, puts the scope's recording span back in its slot.
+pub(crate) struct ScopeGuard<'a> {
+    scope: &'a mut SpanScope,
+    entered: bool,
+}
+
+impl Drop for ScopeGuard<'_> {
+    fn drop(&mut self) {
+        if self.entered {
+            swap_current(&mut self.scope.context);
+        }
+        let scope = &mut *self.scope;
+        if !scope.holds_its_span() {
+            if let Some(owner) = &scope.owner {
+                scope.context.span = owner.handle();
+            }
+        }
     }
 }
 
@@ -416,4 +453,54 @@ where
     F::Output: Send + 'static,
 {
     tokio::spawn(future.in_current_span())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Tracer;
+    use crate::sampling::Sampler;
+    use crate::sink::MemorySink;
+
+    #[test]
+    fn a_scope_is_never_mistaken_for_a_context_user_code_left_current() {
+        let sink = MemorySink::new();
+        let tracer = Tracer::builder()
+            .sampler(Sampler::parent_based(Sampler::always_on()))
+            .sink(sink.clone())
+            .build();
+        let elsewhere = tracer.span("elsewhere").parent(None).start();
+
+        // A request that records: its span comes back to the slot.
+        let mut recorded = SpanScope::new(tracer.span("request").parent(None).start());
+        let request_id = recorded.span().span_context().map(SpanContext::span_id);
+        {
+            let _entered = recorded.enter();
+            std::mem::forget(elsewhere.enter());
+        }
+        assert_eq!(
+            recorded.span().span_context().map(SpanContext::span_id),
+            request_id
+        );
+
+        // A request that does not record: the other span is not written into.
+        let unsampled = SpanContext::new_root(false);
+        let mut dropped = SpanScope::new(tracer.span("unsampled").parent(Some(&unsampled)).start());
+        {
+            let _entered = dropped.enter();
+            std::mem::forget(elsewhere.enter());
+        }
+        assert!(dropped.span().span_context().is_none());
+        dropped.span().set_attribute("leaked.into", true);
+
+        drop((recorded, dropped));
+        elsewhere.end();
+        let spans = sink.spans();
+        assert_eq!(
+            spans.len(),
+            2,
+            "the request's span ended, and the other one"
+        );
+        assert!(spans.iter().all(|s| s.attribute("leaked.into").is_none()));
+    }
 }

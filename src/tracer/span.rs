@@ -155,11 +155,10 @@ impl Span {
 pub(crate) struct RecordingOwner(Option<Arc<RecordingSpan>>);
 
 impl RecordingOwner {
-    /// Whether `handle` refers to this owner's span.
-    pub(crate) fn owns(&self, handle: &SpanRef) -> bool {
-        match (&self.0, &handle.inner) {
-            (Some(owned), Inner::Recording(span)) => Arc::ptr_eq(owned, span),
-            _ => false,
+    /// A handle to the span.
+    pub(crate) fn handle(&self) -> SpanRef {
+        SpanRef {
+            inner: self.0.clone().map_or(Inner::None, Inner::Recording),
         }
     }
 }
