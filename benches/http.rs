@@ -201,6 +201,77 @@ impl<S: Service<R>, R> Service<R> for PassThrough<S> {
     }
 }
 
+/// A layer that wraps the response future and body and does nothing else: what axum charges
+/// any middleware of that shape (tower-http's trace, compression, timeouts…), the floor under
+/// a tracing layer, which must end its span when the body ends.
+#[derive(Clone)]
+struct WrapsResponse<S>(S);
+
+impl<S, R, B> Service<R> for WrapsResponse<S>
+where
+    S: Service<R, Response = http::Response<B>>,
+{
+    type Response = http::Response<Wrapped<B>>;
+    type Error = S::Error;
+    type Future = Wrapped<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        Wrapped {
+            inner: self.0.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future and the body of [`WrapsResponse`].
+    struct Wrapped<T> {
+        #[pin]
+        inner: T,
+    }
+}
+
+impl<F, B, E> std::future::Future for Wrapped<F>
+where
+    F: std::future::Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = Result<http::Response<Wrapped<B>>, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let response = std::task::ready!(self.project().inner.poll(cx));
+        std::task::Poll::Ready(response.map(|r| r.map(|inner| Wrapped { inner })))
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for Wrapped<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The connection benchmarks above run one after another, so drift on a shared machine
 /// (seen here: the same untraced request measured 73 µs and 105 µs in two runs) can swamp a
 /// few percent. This sends one request to each variant in turn, in a new random order every
@@ -233,6 +304,10 @@ fn interleaved_overhead(_: &mut Criterion) {
     servers.push((
         "pass-through layer",
         hello().layer(tower::layer::layer_fn(PassThrough)),
+    ));
+    servers.push((
+        "wrapping layer (future + body)",
+        hello().layer(tower::layer::layer_fn(WrapsResponse)),
     ));
     let mut names: Vec<&str> = Vec::new();
     let mut urls: Vec<String> = Vec::new();
