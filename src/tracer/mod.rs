@@ -407,18 +407,20 @@ impl Tracer {
         Some(span::EarlyDecision { trace_id, result })
     }
 
-    /// Hands a finished span to the sink: sampled spans always, record-only spans only when
-    /// the sink asks for them.
-    pub(crate) fn finish(&self, span: SpanData) {
+    /// Counts a span's end, and says whether the sink takes it: sampled spans always,
+    /// record-only spans only when the sink asks for them.
+    pub(crate) fn count_end(&self, sampled: bool) -> bool {
         let inner = &self.inner;
         inner.counters.add(Counter::Ended);
-        let sampled = span.span_context.flags().is_sampled();
         if !sampled {
             inner.counters.add(Counter::RecordOnlyEnded);
         }
-        if sampled || inner.sink_wants_record_only {
-            inner.sink.on_end(span);
-        }
+        sampled || inner.sink_wants_record_only
+    }
+
+    /// The sink finished spans go to (see [`count_end`](Self::count_end)).
+    pub(crate) fn sink(&self) -> &dyn SpanSink {
+        self.inner.sink.as_ref()
     }
 }
 

@@ -530,12 +530,16 @@ impl RecordingSpan {
     /// Hands the span, with what it recorded, to the tracer's sink.
     fn finish(&self, record: Record) {
         let Some(tracer) = &self.tracer else { return };
+        if !tracer.count_end(self.context.flags().is_sampled()) {
+            return;
+        }
         let elapsed = tracer
             .now()
             .saturating_duration_since(self.start)
             .as_nanos() as u64;
         let start_unix_nanos = tracer.unix_nanos(self.start);
-        let data = SpanData {
+        // Built in the call: a span handed on by value would be copied on the way.
+        tracer.sink().on_end(SpanData {
             name: record.name,
             kind: self.kind,
             span_context: self.context.clone(),
@@ -552,8 +556,7 @@ impl RecordingSpan {
             status: record.status,
             resource: tracer.resource_arc(),
             scope: tracer.scope_arc(),
-        };
-        tracer.finish(data);
+        });
     }
 }
 
