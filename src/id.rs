@@ -30,6 +30,9 @@ use rand::{Rng, SeedableRng};
 /// assert!("00000000000000000000000000000000".parse::<TraceId>().is_err());
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// Aligned to 8, not 16 as `u128` is: the span context holding it, and every span and span
+// data holding that, are then 8 bytes smaller, without padding.
+#[repr(C, packed(8))]
 pub struct TraceId(NonZeroU128);
 
 /// An 8-byte span identifier, never all zeros.

@@ -45,7 +45,7 @@ const MAX_VALUE_LEN: usize = 256;
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct TraceState {
     /// Canonical members joined by `,`; `None` when the list is empty.
-    list: Option<Arc<str>>,
+    list: Option<Arc<Box<str>>>,
 }
 
 /// Why a `tracestate` list, key or value is invalid.
@@ -146,11 +146,11 @@ impl TraceState {
             return Ok(Self::default());
         }
         let canonical_len = kept_len + kept - 1;
-        let list: Arc<str> = match only_line {
+        let list: Box<str> = match only_line {
             Some(line) if lines_seen == 1 && line.len() == canonical_len => {
                 // Same length as the canonical form means no whitespace, empty member or
                 // duplicate was dropped: the line is canonical.
-                Arc::from(ascii_str(line))
+                Box::from(ascii_str(line))
             }
             _ => {
                 let mut joined = String::with_capacity(canonical_len);
@@ -160,10 +160,12 @@ impl TraceState {
                     }
                     joined.push_str(ascii_str(member));
                 }
-                Arc::from(joined)
+                joined.into_boxed_str()
             }
         };
-        Ok(Self { list: Some(list) })
+        Ok(Self {
+            list: Some(Arc::new(list)),
+        })
     }
 
     /// The value of `key`, if the list holds it.
@@ -198,7 +200,7 @@ impl TraceState {
             joined.push('=');
             joined.push_str(v);
         }
-        self.list = Some(Arc::from(joined));
+        self.list = Some(Arc::new(joined.into_boxed_str()));
         Ok(())
     }
 
@@ -210,15 +212,13 @@ impl TraceState {
         }
         let kept: Vec<(&str, &str)> = self.iter().filter(|(k, _)| *k != key).collect();
         let list = join_members(kept.iter().copied());
-        self.list = (!list.is_empty()).then(|| Arc::from(list));
+        self.list = (!list.is_empty()).then(|| Arc::new(list.into_boxed_str()));
         true
     }
 
     /// The members as `(key, value)`, left to right.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.list
-            .as_deref()
-            .unwrap_or("")
+        self.as_str()
             .split(',')
             .filter(|m| !m.is_empty())
             .map(|member| member.split_once('=').unwrap_or((member, "")))
@@ -246,7 +246,7 @@ impl TraceState {
     /// assert_eq!(state.truncated(4), "a=1");
     /// ```
     pub fn truncated(&self, max_len: usize) -> Cow<'_, str> {
-        let list = self.list.as_deref().unwrap_or("");
+        let list = self.as_str();
         if list.len() <= max_len {
             return Cow::Borrowed(list);
         }
@@ -268,8 +268,13 @@ impl TraceState {
         Cow::Owned(members.join(","))
     }
 
+    /// The canonical list (empty for none).
+    fn as_str(&self) -> &str {
+        self.list.as_deref().map_or("", |list| list)
+    }
+
     fn len_chars(&self) -> usize {
-        self.list.as_deref().map_or(0, str::len)
+        self.as_str().len()
     }
 }
 
@@ -283,13 +288,13 @@ impl FromStr for TraceState {
 
 impl fmt::Display for TraceState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.list.as_deref().unwrap_or(""))
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for TraceState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TraceState({:?})", self.list.as_deref().unwrap_or(""))
+        write!(f, "TraceState({:?})", self.as_str())
     }
 }
 
