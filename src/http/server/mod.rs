@@ -20,7 +20,7 @@
 //!
 //! Only `http.request.method` and `http.route` are known to the sampler (per-route rules);
 //! the rest is added only when the span records, so an unsampled request allocates nothing
-//! for its span (an incoming `tracestate` is the exception: it is copied once, to be sent
+//! for its span (an incoming `tracestate` is the exception: it is copied, to be sent
 //! on). A sampler that decides from the incoming context alone (parent-based, ratio,
 //! always on or off: see [`uses_span_details`](crate::sampling::ShouldSample::uses_span_details))
 //! is asked before the span is named, so a request it drops skips the route lookup too.
