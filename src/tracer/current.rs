@@ -212,8 +212,8 @@ pin_project! {
     pub struct Instrumented<F> {
         #[pin]
         inner: F,
-        context: Option<Context>,
-        span: Option<Span>,
+        // The context, and the span the future ends (if it owns one); `None` once done.
+        scope: Option<SpanScope>,
     }
 }
 
@@ -222,34 +222,20 @@ impl<F: Future> Future for Instrumented<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let entered = enter_slot(this.context);
+        let entered = this.scope.as_mut().map(SpanScope::enter);
         let output = this.inner.poll(cx);
         drop(entered);
-        if output.is_ready() && this.span.is_some() {
-            // The work is done: end the span now, not when the future is dropped. The context
-            // goes first, so that the span is ended by its only owner.
-            *this.context = None;
-            this.span.take();
+        if output.is_ready() {
+            // The work is done: end the span now, not when the future is dropped.
+            this.scope.take();
         }
         output
     }
 }
 
-/// Makes the context held in `slot` current until the returned guard drops (see [`enter`]).
-pub(crate) fn enter_slot(slot: &mut Option<Context>) -> Restore<'_> {
-    enter(slot.get_or_insert_with(Context::default))
-}
-
-/// Makes `context` current until the returned guard drops, by swapping it with the
-/// thread-local's in place (no copies into temporaries, no reference counts: this runs on
-/// every poll of a traced future and body); restored even if the caller panics.
-fn enter(context: &mut Context) -> Restore<'_> {
-    let entered = swap_current(context);
-    Restore { context, entered }
-}
-
 /// A context that owns its span: the span ends when the scope drops. What the layers carry
-/// from a request's start to the end of its response, current on every poll.
+/// from a request's start to the end of its response, and what [`Instrumented`] carries,
+/// current on every poll.
 ///
 /// User code can leave another context current past a poll (a `ContextGuard` leaked, or held
 /// across `.await` in a local future): the slot then gets that context back instead of the
@@ -300,7 +286,18 @@ impl SpanScope {
         self.context.span.span_context().map(SpanContext::span_id) == self.span_id
     }
 
-    /// Makes the scope's context current until the returned guard drops.
+    /// A scope for `context`, owning no span.
+    pub(crate) fn from_context(context: Context) -> Self {
+        Self {
+            span_id: context.span.span_context().map(SpanContext::span_id),
+            context,
+            owner: None,
+        }
+    }
+
+    /// Makes the scope's context current until the returned guard drops, by swapping it with
+    /// the thread-local's in place (no copies into temporaries, no reference counts: this runs
+    /// on every poll of a traced future and body); restored even if the caller panics.
     pub(crate) fn enter(&mut self) -> ScopeGuard<'_> {
         let entered = swap_current(&mut self.context);
         ScopeGuard {
@@ -352,20 +349,6 @@ fn swap_current(context: &mut Context) -> bool {
         .unwrap_or(false)
 }
 
-/// Swaps the context back out of the thread-local into its slot.
-pub(crate) struct Restore<'a> {
-    context: &'a mut Context,
-    entered: bool,
-}
-
-impl Drop for Restore<'_> {
-    fn drop(&mut self) {
-        if self.entered {
-            swap_current(self.context);
-        }
-    }
-}
-
 /// Carries a context into futures.
 ///
 /// # Example
@@ -409,8 +392,7 @@ pub trait FutureExt: Future + Sized {
     fn with_context(self, context: Context) -> Instrumented<Self> {
         Instrumented {
             inner: self,
-            context: Some(context),
-            span: None,
+            scope: Some(SpanScope::from_context(context)),
         }
     }
 }
@@ -423,8 +405,7 @@ impl Span {
     pub fn in_scope<F: Future>(self, future: F) -> Instrumented<F> {
         Instrumented {
             inner: future,
-            context: Some(Context::from_span(&self)),
-            span: Some(self),
+            scope: Some(SpanScope::new(self)),
         }
     }
 

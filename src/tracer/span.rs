@@ -309,7 +309,7 @@ impl SpanRef {
     /// Starts building a child of this span with the same tracer.
     pub fn child(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder<'_> {
         let mut builder = SpanBuilder::new(self.tracer().map(Cow::Borrowed), name.into());
-        builder.parent = ParentChoice::Explicit(self.span_context());
+        builder.parent(self.span_context());
         builder
     }
 
