@@ -270,28 +270,22 @@ fn host_and_port(
 ) -> Option<(Cow<'static, str>, Option<u16>)> {
     let valid = |a: &str| a.parse::<http::uri::Authority>().is_ok();
     match hosts.intern_valid(&[authority], valid)? {
-        // Parsed from the interned copy: no allocation.
+        // Parsed from the interned copy, without copying it: the host is a slice of it.
         Cow::Borrowed(interned) => {
             let bytes = bytes::Bytes::from_static(interned.as_bytes());
             let parsed = http::uri::Authority::from_maybe_shared(bytes).ok()?;
-            Some((Cow::Borrowed(host_of(interned)), parsed.port_u16()))
+            let host = parsed.host();
+            let start = (host.as_ptr() as usize).wrapping_sub(interned.as_ptr() as usize);
+            let host = match interned.get(start..start.saturating_add(host.len())) {
+                Some(slice) if slice.as_ptr() == host.as_ptr() => Cow::Borrowed(slice),
+                _ => Cow::Owned(host.to_owned()),
+            };
+            Some((host, parsed.port_u16()))
         }
         Cow::Owned(authority) => {
             let parsed = authority.parse::<http::uri::Authority>().ok()?;
             Some((Cow::Owned(parsed.host().to_owned()), parsed.port_u16()))
         }
-    }
-}
-
-/// The host of an authority already validated: up to the port, brackets kept around an IPv6
-/// address (as `http::uri::Authority::host` gives it).
-fn host_of(authority: &str) -> &str {
-    let host_port = authority.rsplit('@').next().unwrap_or(authority);
-    match host_port.strip_prefix('[') {
-        Some(rest) => rest
-            .find(']')
-            .map_or(host_port, |end| &host_port[..end + 2]),
-        None => host_port.split(':').next().unwrap_or(host_port),
     }
 }
 
