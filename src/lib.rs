@@ -105,6 +105,6 @@ pub mod tracer;
 pub use context::{Baggage, SpanContext, TraceFlags, TraceState};
 pub use id::{SpanId, TraceId};
 pub use tracer::{
-    Context, ContextGuard, FutureExt, Instrumented, Span, SpanBuilder, SpanRef, Tracer,
-    TracerBuilder, TracerStats, span, spawn,
+    Context, ContextGuard, FutureExt, Instrumented, LocalSpan, Span, SpanBuilder, SpanRef, Tracer,
+    TracerBuilder, TracerStats, local_span, span, spawn,
 };

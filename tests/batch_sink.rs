@@ -428,3 +428,62 @@ fn two_batch_sinks_fed_by_one_thread_each_wake_for_a_full_batch() {
     );
     assert_eq!(tracer.stats().sink.dropped(), 0);
 }
+
+/// `count` local spans under a span of `tracer` (handed over at the end of the scope), then
+/// that span.
+fn local_spans(tracer: &Tracer, count: usize) {
+    let request = tracer.span("request").start();
+    {
+        let _entered = request.enter();
+        for i in 0..count {
+            drop(tracewire::local_span(format!("local-{i}")));
+        }
+    }
+    request.end();
+}
+
+#[test]
+fn local_spans_are_queued_a_batch_at_a_time_and_exported_whole() {
+    let exporter = GatedExporter::open();
+    let tracer = tracer_with(exporter.clone(), config(2048, 512));
+    local_spans(&tracer, 100);
+    tracer.span("plain").start().end();
+    tracer.force_flush(Duration::from_secs(10)).unwrap();
+    // The local spans, their parent, and the plain one.
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 102);
+    let names = exporter.names.lock().unwrap().clone();
+    assert!((0..100).all(|i| names.contains(&format!("local-{i}"))));
+    let sink = tracer.stats().sink;
+    assert_eq!((sink.queued, sink.exported, sink.dropped()), (102, 102, 0));
+}
+
+#[test]
+fn local_batches_that_would_overflow_the_queue_are_dropped_whole_and_counted() {
+    // The exporter is stuck: 64 local spans fit in a queue of 100, the next 64 do not (their
+    // parent, one span, does).
+    let exporter = GatedExporter::with_permits(0);
+    let config = BatchConfig {
+        scheduled_delay: Duration::from_secs(3600),
+        ..config(100, 100)
+    };
+    let tracer = tracer_with(exporter.clone(), config);
+    local_spans(&tracer, 128);
+    let sink = tracer.stats().sink;
+    assert_eq!(sink.dropped_queue_full, 64);
+    exporter.gate.add_permits(10);
+    tracer.shutdown(Duration::from_secs(10)).unwrap();
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 64 + 1);
+    let sink = tracer.stats().sink;
+    assert_eq!((sink.exported, sink.dropped_queue_full), (65, 64));
+}
+
+#[test]
+fn local_spans_after_shutdown_are_counted_as_dropped() {
+    let exporter = GatedExporter::open();
+    let tracer = tracer_with(exporter.clone(), config(2048, 512));
+    local_spans(&tracer, 3);
+    tracer.shutdown(Duration::from_secs(10)).unwrap();
+    local_spans(&tracer, 5);
+    let sink = tracer.stats().sink;
+    assert_eq!((sink.exported, sink.dropped_after_shutdown), (4, 6));
+}

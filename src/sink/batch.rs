@@ -1,5 +1,7 @@
 //! The batch sink: a bounded queue in front of an exporter, drained by a background thread.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
@@ -12,7 +14,7 @@ use crossbeam_queue::ArrayQueue;
 use super::{ExportError, Exporter, SinkError, SinkStats, SpanSink};
 use crate::config::{ConfigWarning, Configured, process_env, read_number};
 use crate::counters::ShardedCounters;
-use crate::span::SpanData;
+use crate::span::{LocalSpans, LocalSpansIter, SpanData};
 
 /// How many spans apart a producer thread checks whether a full batch is waiting (counted
 /// per sink, in the thread's shard of its `queued` counter).
@@ -157,6 +159,9 @@ pub struct BatchSink {
 #[derive(Debug)]
 struct Shared {
     queue: ArrayQueue<SpanData>,
+    /// Local spans, queued a thread's batch at a time; they count against the same bound.
+    local: Mutex<LocalQueue>,
+    max_queue_size: usize,
     /// Flush and shutdown requests for the worker.
     requests: Mutex<Vec<Request>>,
     /// The worker thread, to wake it; set once it runs.
@@ -178,6 +183,15 @@ struct Shared {
     export_rejected: AtomicU64,
 }
 
+#[derive(Debug, Default)]
+struct LocalQueue {
+    batches: VecDeque<LocalSpans>,
+    /// The spans in `batches`.
+    spans: usize,
+    /// Set by the worker's final drain: later batches are dropped and counted.
+    closed: bool,
+}
+
 #[derive(Debug)]
 enum Request {
     Flush(SyncSender<Result<(), SinkError>>),
@@ -197,6 +211,21 @@ impl Shared {
             self.dropped_after_shutdown.fetch_add(1, Ordering::Relaxed);
             crate::span::pool::give(span.attributes);
         }
+        let mut local = self.local_queue();
+        local.closed = true;
+        let leftovers = std::mem::take(&mut local.spans);
+        local.batches.clear();
+        self.dropped_after_shutdown
+            .fetch_add(leftovers as u64, Ordering::Relaxed);
+    }
+
+    fn local_queue(&self) -> std::sync::MutexGuard<'_, LocalQueue> {
+        self.local.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Spans queued, local ones included.
+    fn queued_len(&self) -> usize {
+        self.queue.len() + self.local_queue().spans
     }
 
     fn push_request(&self, request: Request) {
@@ -220,6 +249,8 @@ impl BatchSink {
         let config = config.normalized();
         let shared = Arc::new(Shared {
             queue: ArrayQueue::new(config.max_queue_size),
+            local: Mutex::default(),
+            max_queue_size: config.max_queue_size,
             requests: Mutex::new(Vec::new()),
             worker: OnceLock::new(),
             wake_pending: AtomicBool::new(false),
@@ -234,6 +265,7 @@ impl BatchSink {
             export_rejected: AtomicU64::new(0),
         });
         let worker = Worker {
+            local_carry: RefCell::new(None),
             exporter: Box::new(exporter),
             config,
             shared: shared.clone(),
@@ -315,6 +347,46 @@ impl SpanSink for BatchSink {
         }
     }
 
+    /// Queues the batch as it is, in one step: the worker turns it into [`SpanData`].
+    fn on_end_local(&self, spans: LocalSpans) {
+        let shared = &self.shared;
+        let count = spans.len();
+        if shared.shut_down.load(Ordering::Relaxed) {
+            shared
+                .dropped_after_shutdown
+                .fetch_add(count as u64, Ordering::Relaxed);
+            return;
+        }
+        let queued = {
+            let mut local = shared.local_queue();
+            let queued = shared.queue.len() + local.spans;
+            if local.closed {
+                drop(local);
+                shared
+                    .dropped_after_shutdown
+                    .fetch_add(count as u64, Ordering::Relaxed);
+                return;
+            }
+            if queued + count > shared.max_queue_size {
+                drop(local);
+                shared
+                    .dropped_queue_full
+                    .fetch_add(count as u64, Ordering::Relaxed);
+                if !shared.wake_pending.swap(true, Ordering::AcqRel) {
+                    shared.wake_worker();
+                }
+                return;
+            }
+            local.batches.push_back(spans);
+            local.spans += count;
+            queued + count
+        };
+        shared.queued.add(0, count as u64);
+        if queued >= shared.batch_size && !shared.wake_pending.swap(true, Ordering::AcqRel) {
+            shared.wake_worker();
+        }
+    }
+
     fn force_flush(&self, timeout: Duration) -> Result<(), SinkError> {
         if self.shared.shut_down.load(Ordering::Relaxed) {
             return Err(SinkError::ShutDown);
@@ -365,6 +437,8 @@ impl Drop for BatchSink {
 
 /// The background thread's state.
 struct Worker {
+    /// The rest of a local batch being turned into spans for export.
+    local_carry: RefCell<Option<LocalSpansIter>>,
     exporter: Box<dyn Exporter>,
     config: BatchConfig,
     shared: Arc<Shared>,
@@ -436,8 +510,8 @@ impl Worker {
                 // Failures are counted and logged in `export`; nobody waits here.
                 let _ = self.export(&runtime, self.pending_batches());
                 next_export = Instant::now() + self.config.scheduled_delay;
-            } else if shared.queue.len() >= shared.batch_size {
-                let _ = self.export(&runtime, shared.queue.len() / shared.batch_size);
+            } else if shared.queued_len() >= shared.batch_size {
+                let _ = self.export(&runtime, shared.queued_len() / shared.batch_size);
                 next_export = Instant::now() + self.config.scheduled_delay;
             }
         }
@@ -446,7 +520,33 @@ impl Worker {
     /// The batches it takes to send what is queued now; spans arriving meanwhile wait for the
     /// next round, so a steady stream cannot keep a flush from finishing.
     fn pending_batches(&self) -> usize {
-        self.shared.queue.len().div_ceil(self.shared.batch_size)
+        let carried = self
+            .local_carry
+            .borrow()
+            .as_ref()
+            .map_or(0, ExactSizeIterator::len);
+        (self.shared.queued_len() + carried).div_ceil(self.shared.batch_size)
+    }
+
+    /// The next queued span: from local batches first, then the queue.
+    fn next_span(&self) -> Option<SpanData> {
+        let mut carry = self.local_carry.borrow_mut();
+        loop {
+            if let Some(span) = carry.as_mut().and_then(Iterator::next) {
+                return Some(span);
+            }
+            let mut local = self.shared.local_queue();
+            match local.batches.pop_front() {
+                Some(batch) => {
+                    local.spans -= batch.len();
+                    *carry = Some(batch.into_iter());
+                }
+                None => {
+                    *carry = None;
+                    return self.shared.queue.pop();
+                }
+            }
+        }
     }
 
     /// Exports what is queued, in batches of the batch size, at most `max_batches` batches,
@@ -459,7 +559,7 @@ impl Worker {
         let shared = &self.shared;
         let mut result = Ok(());
         for _ in 0..max_batches {
-            let batch: Vec<SpanData> = std::iter::from_fn(|| shared.queue.pop())
+            let batch: Vec<SpanData> = std::iter::from_fn(|| self.next_span())
                 .take(self.config.max_export_batch_size)
                 .collect();
             if batch.is_empty() {

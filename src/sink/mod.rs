@@ -31,7 +31,7 @@ pub use fanout::FanOut;
 pub use memory::MemorySink;
 pub use stdout::{StdoutExporter, StdoutFormat};
 
-use crate::span::SpanData;
+use crate::span::{LocalSpans, SpanData};
 
 /// Takes finished spans.
 ///
@@ -40,6 +40,16 @@ use crate::span::SpanData;
 pub trait SpanSink: Send + Sync + fmt::Debug + 'static {
     /// Takes one finished span.
     fn on_end(&self, span: SpanData);
+
+    /// Takes the spans one thread finished together ([`LocalSpan`](crate::LocalSpan)s of one
+    /// tracer), in one call. The default hands each to [`on_end`](Self::on_end); a sink that
+    /// can queue the batch as it is, and leave turning it into [`SpanData`] to a background
+    /// thread, overrides it (as [`BatchSink`] does).
+    fn on_end_local(&self, spans: LocalSpans) {
+        for span in spans {
+            self.on_end(span);
+        }
+    }
 
     /// Whether this sink wants record-only spans (sampled out at the head but recorded, for a
     /// tail sampler). `false` by default: only sampled spans arrive.

@@ -7,8 +7,11 @@
 mod attributes;
 mod data;
 mod limits;
+mod local;
 pub(crate) mod pool;
 
 pub use attributes::{Key, KeyValue, Value};
 pub use data::{Event, InstrumentationScope, Link, Resource, SpanData, SpanKind, Status};
 pub use limits::SpanLimits;
+pub(crate) use local::LocalRecord;
+pub use local::{IntoIter as LocalSpansIter, LocalSpans};

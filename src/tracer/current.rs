@@ -140,12 +140,26 @@ impl Drop for ContextGuard {
         if let Some(previous) = self.previous.take() {
             CURRENT.with(|current| current.replace(previous));
         }
+        super::local::flush_local();
     }
+}
+
+/// Runs `f` with the current context (`None` if this thread's slot is gone or in use).
+pub(crate) fn with_current<R>(f: impl FnOnce(&Context) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| current.try_borrow().ok().map(|current| f(&current)))
+        .ok()
+        .flatten()
 }
 
 /// The current span's context, if there is a current span.
 pub(crate) fn current_span_context() -> Option<SpanContext> {
-    CURRENT.with(|current| current.borrow().span.span_context().cloned())
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        let context = current.span.span_context()?;
+        // A local span open under the current span is the parent.
+        Some(super::local::innermost_context(context.span_id()).unwrap_or_else(|| context.clone()))
+    })
 }
 
 /// A child of the current span, started with the current span's tracer: no tracer argument is
@@ -325,6 +339,8 @@ impl Drop for ScopeGuard<'_> {
                 scope.context.span = owner.handle();
             }
         }
+        // The poll is over: the local spans it finished go to the sink.
+        super::local::flush_local();
     }
 }
 

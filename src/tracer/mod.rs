@@ -8,6 +8,7 @@
 
 mod current;
 mod env;
+mod local;
 mod span;
 
 use std::borrow::Cow;
@@ -17,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) use current::SpanScope;
 pub use current::{Context, ContextGuard, FutureExt, Instrumented, span, spawn};
+pub use local::{LocalSpan, local_span};
 pub use span::{Span, SpanBuilder, SpanRef};
 
 use crate::config::Configured;
@@ -251,12 +253,24 @@ impl Tracer {
 
     /// Sends on every finished span, waiting at most `timeout`.
     pub fn force_flush(&self, timeout: Duration) -> Result<(), SinkError> {
+        local::flush_local();
         self.inner.sink.force_flush(timeout)
     }
 
     /// Flushes and stops the sink, waiting at most `timeout`.
     pub fn shutdown(&self, timeout: Duration) -> Result<(), SinkError> {
+        local::flush_local();
         self.inner.sink.shutdown(timeout)
+    }
+
+    /// Whether the sink takes record-only spans.
+    pub(crate) fn sink_wants_record_only(&self) -> bool {
+        self.inner.sink_wants_record_only
+    }
+
+    /// Whether `other` is this tracer (a clone of it).
+    pub(crate) fn same_as(&self, other: &Tracer) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     pub(crate) fn limits(&self) -> &SpanLimits {
@@ -405,6 +419,28 @@ impl Tracer {
                 .should_sample(&SamplingParams::new(parent, trace_id, name, kind))
         });
         Some(span::EarlyDecision { trace_id, result })
+    }
+
+    /// The context of a local child of `parent` (see [`LocalSpan`]), counted as started, or
+    /// `None` if the sampler drops it (counted as sampled out). The sampler is asked only if it
+    /// does not declare that children get their parent's decision.
+    pub(crate) fn start_local(&self, parent: &SpanContext, name: &str) -> Option<SpanContext> {
+        let inner = &self.inner;
+        let trace_id = parent.trace_id();
+        let result = inner.parents_decision(Some(parent)).unwrap_or_else(|| {
+            inner.sampler.should_sample(&SamplingParams::new(
+                Some(parent),
+                trace_id,
+                name,
+                crate::span::SpanKind::Internal,
+            ))
+        });
+        if result.decision == SamplingDecision::Drop {
+            inner.counters.add(Counter::SampledOut);
+            return None;
+        }
+        inner.counters.add(Counter::Started);
+        Some(self.new_span_context(Some(parent), trace_id, result))
     }
 
     /// Counts a span's end, and says whether the sink takes it: sampled spans always,

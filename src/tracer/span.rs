@@ -297,6 +297,14 @@ impl SpanRef {
         matches!(self.inner, Inner::Recording(_))
     }
 
+    /// The tracer and context of a recording span.
+    pub(crate) fn recording_parts(&self) -> Option<(&Tracer, &SpanContext)> {
+        match &self.inner {
+            Inner::Recording(span) => Some((span.tracer.as_ref()?, &span.context)),
+            _ => None,
+        }
+    }
+
     /// The tracer that started the span.
     pub(crate) fn tracer(&self) -> Option<&Tracer> {
         match &self.inner {
