@@ -158,6 +158,19 @@ fn spans(c: &mut Criterion) {
         b.iter(|| otel_tracer.start(black_box("postgres.query")).end())
     });
     group.finish();
+
+    // The same child for synchronous code: a `LocalSpan`, handed to the batch sink 64 at a
+    // time. The OpenTelemetry SDK has no such span; its row is the same child as above.
+    let mut group = c.benchmark_group("local_child_span_of_current");
+    group.bench_function("tracewire", |b| {
+        let _scope = request.enter();
+        b.iter(|| drop(tracewire::local_span(black_box("postgres.query"))))
+    });
+    group.bench_function("otel_sdk", |b| {
+        let _scope = otel_cx.clone().attach();
+        b.iter(|| otel_tracer.start(black_box("postgres.query")).end())
+    });
+    group.finish();
     request.end();
 
     let mut group = c.benchmark_group("batch_sink_2_producer_threads");

@@ -14,6 +14,7 @@
 //!                      │ start a span (Tracer), make it current for the handler's future
 //!                      ▼
 //! handler ── tracewire::span("db.query") … child spans of the current span, no tracer in hand
+//!            tracewire::local_span("parse") … for synchronous code: kept on the thread, to the sink 64 at a time
 //!                      │
 //! outgoing call ◄───── ClientLayer: CLIENT span, inject (same propagators; stale headers replaced)
 //!                      │
@@ -33,7 +34,7 @@
 //! | [`semconv`], [`span`](mod@span) | semantic-convention keys; the span data model: attributes, events, links, status, limits, [`SpanData`](span::SpanData) | context |
 //! | [`sampling`] | the [`ShouldSample`](sampling::ShouldSample) trait and the built-in samplers | context, span |
 //! | [`sink`] | the [`SpanSink`](sink::SpanSink) and [`Exporter`](sink::Exporter) traits; memory, fan-out, batch sinks; stdout exporter | span |
-//! | [`tracer`] | [`Tracer`] and its builder and `OTEL_*` configuration, live [`Span`]s, the current [`Context`] across `.await`, tasks and threads | all above |
+//! | [`tracer`] | [`Tracer`] and its builder and `OTEL_*` configuration, live [`Span`]s and [`LocalSpan`]s, the current [`Context`] across `.await`, tasks and threads | all above |
 //! | [`http`] | [`ServerLayer`](http::ServerLayer) and [`ClientLayer`](http::ClientLayer): layer → service → future → body, HTTP semantic conventions; gRPC calls recognised and recorded with the RPC conventions, their status from headers or trailers ([`http::grpc`]) | tracer, propagation |
 //! | `export` | OTLP over HTTP/protobuf, HTTP/JSON (feature `otlp`) and gRPC (feature `otlp-grpc`); Zipkin v2 JSON (feature `zipkin`); `https` (feature `tls`); retries as the OTLP specification says | sink |
 //! | [`integrations`] | axum (feature `axum`, default): `http.route` and the [`SpanRef`] extractor; reqwest (feature `reqwest`): a reqwest-middleware middleware; tonic (feature `tonic`): the call's span from a `tonic::Request`, the peer address of tonic's server | http |

@@ -68,6 +68,9 @@ async fn handler() {
     query.set_attribute("db.response.returned_rows", 3_i64);
     query.add_event("rows fetched", Vec::new());
     query.end();
+    let validate = tracewire::local_span("validate rows");
+    validate.set_attribute("rows", 3_i64);
+    drop(validate);
     async {
         tracewire::span("render").start().end();
     }
@@ -116,7 +119,8 @@ fn an_unsampled_request_allocates_nothing() {
     assert_eq!(
         tracer.stats().sampled_out,
         3,
-        "server, query and render spans"
+        "server, query and render spans (a local span under a span that does not record is \
+         not even started)"
     );
 
     // The same request, sampled, does allocate: the counter is live.
@@ -137,7 +141,11 @@ fn an_unsampled_request_allocates_nothing() {
         run(span.in_scope(handler()));
     });
     assert!(sampled > 0);
-    assert_eq!(sink.spans().len(), 3);
+    assert_eq!(
+        sink.spans().len(),
+        4,
+        "server, query, validate and render spans"
+    );
 
     // A sampled request in between changes nothing for the next unsampled one.
     let allocations = allocations_during(|| unsampled_request(&headers));

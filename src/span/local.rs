@@ -51,7 +51,9 @@ pub(crate) struct LocalRecord {
     pub(crate) end_unix_nanos: u64,
     pub(crate) attributes: Vec<KeyValue>,
     pub(crate) dropped_attributes: u32,
-    pub(crate) status: Status,
+    /// Boxed, as it is rarely set: a record of at most 128 bytes is written without a
+    /// `memcpy` call.
+    pub(crate) status: Option<Box<Status>>,
 }
 
 impl LocalSpans {
@@ -106,7 +108,7 @@ impl Iterator for IntoIter {
             dropped_events: 0,
             links: Vec::new(),
             dropped_links: 0,
-            status: record.status,
+            status: record.status.map_or(Status::Unset, |status| *status),
             resource: self.resource.clone(),
             scope: self.scope.clone(),
         })
@@ -118,3 +120,11 @@ impl Iterator for IntoIter {
 }
 
 impl ExactSizeIterator for IntoIter {}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_record_is_small_enough_to_be_written_without_a_memcpy_call() {
+        assert!(std::mem::size_of::<super::LocalRecord>() <= 128);
+    }
+}

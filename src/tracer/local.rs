@@ -163,7 +163,7 @@ impl Collector {
         let context = tracer.start_local(parent, &name)?;
         if !context.flags().is_sampled() && !tracer.sink_wants_record_only() {
             // Recorded only, for a sink that does not take such spans: it ends here.
-            tracer.count_end(false);
+            tracer.count_local(1, 1);
             return None;
         }
         let parent_span_id = parent.span_id();
@@ -178,7 +178,7 @@ impl Collector {
             end_unix_nanos: 0,
             attributes: Vec::new(),
             dropped_attributes: 0,
-            status: Status::Unset,
+            status: None,
         });
         self.open.push(Open {
             record: self.records.len() - 1,
@@ -207,7 +207,6 @@ impl Collector {
         record.start_unix_nanos = tracer.unix_nanos(start);
         record.end_unix_nanos =
             record.start_unix_nanos + end.saturating_duration_since(start).as_nanos() as u64;
-        tracer.count_end(record.span_context.flags().is_sampled());
         while self.open.last().is_some_and(|open| open.ended) {
             self.open.pop();
         }
@@ -251,6 +250,11 @@ impl Collector {
             true => self.tracer.take()?,
             false => tracer.clone(),
         };
+        let record_only = spans
+            .iter()
+            .filter(|record| !record.span_context.flags().is_sampled())
+            .count();
+        tracer.count_local(spans.len(), record_only);
         let spans = LocalSpans {
             resource: tracer.resource_arc(),
             scope: tracer.scope_arc(),
@@ -328,9 +332,9 @@ impl LocalSpan {
 
     /// Sets the status. Per OpenTelemetry, `Ok` is final and `Unset` never overrides.
     pub fn set_status(&self, status: Status) {
-        self.with_open(|record, _| match (&record.status, &status) {
-            (Status::Ok, _) | (_, Status::Unset) => {}
-            _ => record.status = status,
+        self.with_open(|record, _| match (record.status.as_deref(), &status) {
+            (Some(Status::Ok), _) | (_, Status::Unset) => {}
+            _ => record.status = Some(Box::new(status)),
         });
     }
 

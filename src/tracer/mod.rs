@@ -160,6 +160,12 @@ impl Counters {
         self.0.add(counter as usize, 1);
     }
 
+    fn add_n(&self, counter: Counter, n: u64) {
+        if n > 0 {
+            self.0.add(counter as usize, n);
+        }
+    }
+
     fn sum(&self, counter: Counter) -> u64 {
         self.0.sum(counter as usize)
     }
@@ -421,8 +427,9 @@ impl Tracer {
         Some(span::EarlyDecision { trace_id, result })
     }
 
-    /// The context of a local child of `parent` (see [`LocalSpan`]), counted as started, or
-    /// `None` if the sampler drops it (counted as sampled out). The sampler is asked only if it
+    /// The context of a local child of `parent` (see [`LocalSpan`]), or `None` if the sampler
+    /// drops it (counted as sampled out). A local span is counted as started and ended when it
+    /// is handed to the sink ([`count_local`](Self::count_local)). The sampler is asked only if it
     /// does not declare that children get their parent's decision.
     pub(crate) fn start_local(&self, parent: &SpanContext, name: &str) -> Option<SpanContext> {
         let inner = &self.inner;
@@ -439,8 +446,16 @@ impl Tracer {
             inner.counters.add(Counter::SampledOut);
             return None;
         }
-        inner.counters.add(Counter::Started);
         Some(self.new_span_context(Some(parent), trace_id, result))
+    }
+
+    /// Counts ended local spans as they go to the sink, `record_only` of them not sampled:
+    /// a few additions per batch rather than two per span.
+    pub(crate) fn count_local(&self, ended: usize, record_only: usize) {
+        let counters = &self.inner.counters;
+        counters.add_n(Counter::Started, ended as u64);
+        counters.add_n(Counter::Ended, ended as u64);
+        counters.add_n(Counter::RecordOnlyEnded, record_only as u64);
     }
 
     /// Counts a span's end, and says whether the sink takes it: sampled spans always,
