@@ -126,6 +126,7 @@ impl Span {
     }
 
     /// Ends the span now.
+    #[inline]
     pub fn end(self) {
         drop(self);
     }
