@@ -119,24 +119,25 @@ impl Interner {
         parts: &[&str],
         valid: impl FnOnce(&str) -> bool,
     ) -> Option<Cow<'static, str>> {
+        let table = self as *const Self as usize;
+        // Compared part by part: a hit joins and copies nothing.
+        let recent = RECENTLY_INTERNED.try_with(|recent| {
+            let recent = recent.try_borrow().ok()?;
+            recent
+                .entries
+                .iter()
+                .find(|(t, s)| *t == table && is_joined(s, parts))
+                .map(|(_, s)| *s)
+        });
+        if let Ok(Some(found)) = recent {
+            return Some(Cow::Borrowed(found));
+        }
         let mut buffer = [0u8; 256];
         let Some(joined) = join_into(&mut buffer, parts) else {
             // Longer than any template we expect: not worth keeping forever.
             let joined = parts.concat();
             return valid(&joined).then_some(Cow::Owned(joined));
         };
-        let table = self as *const Self as usize;
-        let recent = RECENTLY_INTERNED.try_with(|recent| {
-            let recent = recent.try_borrow().ok()?;
-            recent
-                .entries
-                .iter()
-                .find(|(t, s)| *t == table && *s == joined)
-                .map(|(_, s)| *s)
-        });
-        if let Ok(Some(found)) = recent {
-            return Some(Cow::Borrowed(found));
-        }
         let interned = self.intern_shared(joined, valid)?;
         if let Cow::Borrowed(found) = interned {
             let _ = RECENTLY_INTERNED.try_with(|recent| {
@@ -200,6 +201,18 @@ fn intern_user_agent(agent: &str) -> Cow<'static, str> {
 fn intern_with(parts: &[&str]) -> Cow<'static, str> {
     static ROUTES: Interner = Interner::new(4096);
     ROUTES.intern(parts)
+}
+
+/// Whether `joined` is `parts` joined.
+fn is_joined(joined: &str, parts: &[&str]) -> bool {
+    let mut rest = joined;
+    for part in parts {
+        match rest.strip_prefix(part) {
+            Some(after) => rest = after,
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 /// Joins `parts` in a stack buffer when they fit, so that a lookup allocates nothing.
@@ -270,8 +283,11 @@ fn host_and_port(
 ) -> Option<(Cow<'static, str>, Option<u16>)> {
     let valid = |a: &str| a.parse::<http::uri::Authority>().is_ok();
     match hosts.intern_valid(&[authority], valid)? {
-        // Parsed from the interned copy, without copying it: the host is a slice of it.
         Cow::Borrowed(interned) => {
+            if let Some(parsed) = recently_parsed(interned) {
+                return Some((Cow::Borrowed(parsed.0), parsed.1));
+            }
+            // Parsed from the interned copy, without copying it: the host is a slice of it.
             let bytes = bytes::Bytes::from_static(interned.as_bytes());
             let parsed = http::uri::Authority::from_maybe_shared(bytes).ok()?;
             let host = parsed.host();
@@ -280,6 +296,9 @@ fn host_and_port(
                 Some(slice) if slice.as_ptr() == host.as_ptr() => Cow::Borrowed(slice),
                 _ => Cow::Owned(host.to_owned()),
             };
+            if let Cow::Borrowed(host) = host {
+                remember_parsed(interned, host, parsed.port_u16());
+            }
             Some((host, parsed.port_u16()))
         }
         Cow::Owned(authority) => {
@@ -289,12 +308,43 @@ fn host_and_port(
     }
 }
 
+/// Interned authorities this thread parsed lately, by address, with their host and port: a
+/// server answers to one or two, so most requests parse none.
+type ParsedHost = (&'static str, &'static str, Option<u16>);
+
+thread_local! {
+    static RECENTLY_PARSED: RefCell<[ParsedHost; 4]> = const { RefCell::new([("", "", None); 4]) };
+}
+
+fn recently_parsed(interned: &'static str) -> Option<(&'static str, Option<u16>)> {
+    RECENTLY_PARSED
+        .try_with(|recent| {
+            let recent = recent.try_borrow().ok()?;
+            recent
+                .iter()
+                .find(|(authority, ..)| std::ptr::eq(*authority, interned))
+                .map(|&(_, host, port)| (host, port))
+        })
+        .ok()
+        .flatten()
+}
+
+fn remember_parsed(interned: &'static str, host: &'static str, port: Option<u16>) {
+    let _ = RECENTLY_PARSED.try_with(|recent| {
+        if let Ok(mut recent) = recent.try_borrow_mut() {
+            recent.rotate_right(1);
+            recent[0] = (interned, host, port);
+        }
+    });
+}
+
 /// `client.address`: the first `X-Forwarded-For` or `Forwarded: for=` entry (the client behind
 /// proxies, as the conventions prefer), else the peer address if the server recorded one.
 pub(crate) fn client_address<B>(request: &Request<B>) -> Option<String> {
     let headers = request.headers();
+    const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
     let forwarded_for = headers
-        .get("x-forwarded-for")
+        .get(&X_FORWARDED_FOR)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.split(',').next())
         .map(str::trim)
