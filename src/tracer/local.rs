@@ -13,7 +13,7 @@
 //! [`Tracer::shutdown`] from that thread.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 
 use super::{Tracer, current};
@@ -29,6 +29,10 @@ pub(crate) const FINISHED_KEPT: usize = 64;
 const OPEN_KEPT: usize = 64;
 
 thread_local! {
+    /// Whether this thread has ended local spans not handed over yet: checked at the end of
+    /// every poll of a traced future or body, so it is a plain flag rather than the collector
+    /// (whose destructor makes every access check the thread-local's state).
+    static ENDED_WAITING: Cell<bool> = const { Cell::new(false) };
     static LOCAL: RefCell<Collector> = const {
         RefCell::new(Collector {
             records: Vec::new(),
@@ -210,6 +214,7 @@ impl Collector {
         while self.open.last().is_some_and(|open| open.ended) {
             self.open.pop();
         }
+        ENDED_WAITING.with(|waiting| waiting.set(true));
         (self.ended_count() >= FINISHED_KEPT).then(|| self.take_ended())?
     }
 
@@ -286,9 +291,16 @@ impl Drop for Collector {
 
 /// Hands this thread's ended local spans to their sink.
 pub(crate) fn flush_local() {
+    if !ENDED_WAITING.with(Cell::take) {
+        return;
+    }
     let taken = LOCAL
         .try_with(|local| {
-            let mut local = local.try_borrow_mut().ok()?;
+            let Ok(mut local) = local.try_borrow_mut() else {
+                // In use further up this thread's stack (a sink starting spans): later.
+                ENDED_WAITING.with(|waiting| waiting.set(true));
+                return None;
+            };
             if local.ended_count() == 0 {
                 return None;
             }
