@@ -458,9 +458,9 @@ fn local_spans_are_queued_a_batch_at_a_time_and_exported_whole() {
 }
 
 #[test]
-fn local_batches_that_would_overflow_the_queue_are_dropped_whole_and_counted() {
-    // The exporter is stuck: 64 local spans fit in a queue of 100, the next 64 do not (their
-    // parent, one span, does).
+fn local_spans_past_the_queue_bound_are_dropped_and_counted() {
+    // The exporter is stuck: of 128 local spans, 100 fit in the queue; the rest and their
+    // parent do not.
     let exporter = GatedExporter::with_permits(0);
     let config = BatchConfig {
         scheduled_delay: Duration::from_secs(3600),
@@ -469,12 +469,12 @@ fn local_batches_that_would_overflow_the_queue_are_dropped_whole_and_counted() {
     let tracer = tracer_with(exporter.clone(), config);
     local_spans(&tracer, 128);
     let sink = tracer.stats().sink;
-    assert_eq!(sink.dropped_queue_full, 64);
+    assert_eq!((sink.queued, sink.dropped_queue_full), (100, 28 + 1));
     exporter.gate.add_permits(10);
     tracer.shutdown(Duration::from_secs(10)).unwrap();
-    assert_eq!(exporter.received.load(Ordering::SeqCst), 64 + 1);
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 100);
     let sink = tracer.stats().sink;
-    assert_eq!((sink.exported, sink.dropped_queue_full), (65, 64));
+    assert_eq!((sink.exported, sink.dropped_queue_full), (100, 29));
 }
 
 #[test]
@@ -486,4 +486,63 @@ fn local_spans_after_shutdown_are_counted_as_dropped() {
     local_spans(&tracer, 5);
     let sink = tracer.stats().sink;
     assert_eq!((sink.exported, sink.dropped_after_shutdown), (4, 6));
+}
+
+#[test]
+fn a_flush_exports_every_span_ended_before_it_even_as_local_batches_arrive() {
+    // Two spans per export, the exporter stuck: the flush is asked for with three plain spans
+    // queued, and a local batch arrives while its first export waits.
+    let exporter = GatedExporter::with_permits(0);
+    let config = BatchConfig {
+        scheduled_delay: Duration::from_secs(3600),
+        ..config(2048, 2)
+    };
+    let tracer = tracer_with(exporter.clone(), config);
+    for name in ["r0", "r1", "r2"] {
+        tracer.span(name).start().end();
+    }
+    let flusher = {
+        let tracer = tracer.clone();
+        std::thread::spawn(move || tracer.force_flush(Duration::from_secs(10)))
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    local_spans(&tracer, 2);
+    exporter.gate.add_permits(100);
+    flusher.join().unwrap().unwrap();
+    let names = exporter.names.lock().unwrap().clone();
+    for name in ["r0", "r1", "r2"] {
+        assert!(names.contains(&name.to_string()), "{name} not in {names:?}");
+    }
+}
+
+#[test]
+fn plain_and_local_spans_share_one_bound() {
+    let exporter = GatedExporter::with_permits(0);
+    let config = BatchConfig {
+        scheduled_delay: Duration::from_secs(3600),
+        ..config(100, 100)
+    };
+    let tracer = tracer_with(exporter.clone(), config);
+    local_spans(&tracer, 64); // and their parent: 65 queued
+    for _ in 0..100 {
+        tracer.span("plain").start().end();
+    }
+    let sink = tracer.stats().sink;
+    assert_eq!((sink.queued, sink.dropped_queue_full), (100, 65));
+}
+
+#[test]
+fn a_local_batch_larger_than_the_room_left_keeps_what_fits() {
+    let exporter = GatedExporter::with_permits(0);
+    let config = BatchConfig {
+        scheduled_delay: Duration::from_secs(3600),
+        ..config(50, 50)
+    };
+    let tracer = tracer_with(exporter.clone(), config);
+    local_spans(&tracer, 64); // 50 fit; their parent does not
+    let sink = tracer.stats().sink;
+    assert_eq!((sink.queued, sink.dropped_queue_full), (50, 15));
+    exporter.gate.add_permits(10);
+    tracer.shutdown(Duration::from_secs(10)).unwrap();
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 50);
 }

@@ -283,3 +283,85 @@ fn local_spans_of_two_tracers_go_to_their_own_sinks() {
     assert_eq!(names(&first_sink), ["a", "of the first"]);
     assert_eq!(names(&second_sink), ["b", "of the second"]);
 }
+
+/// Sets a flag when dropped: tells whether anything still holds the tracer's sink.
+#[derive(Debug)]
+struct DropFlagSink(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl tracewire::sink::SpanSink for DropFlagSink {
+    fn on_end(&self, _span: SpanData) {}
+}
+
+impl Drop for DropFlagSink {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_local_span_the_sampler_dropped_leaves_nothing_holding_the_sink() {
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tracer = Tracer::builder()
+        .sampler(
+            Sampler::parent_based(Sampler::always_on()).local_parent_sampled(Sampler::always_off()),
+        )
+        .sink(DropFlagSink(dropped.clone()))
+        .build();
+    let request = tracer.span("request").start();
+    {
+        let _entered = request.enter();
+        assert!(!tracewire::local_span("dropped").is_recording());
+    }
+    request.end();
+    drop(tracer);
+    assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+/// Makes a context current while it takes a span, as a sink tracing its own work might.
+#[derive(Debug)]
+struct AttachingSink(MemorySink);
+
+impl tracewire::sink::SpanSink for AttachingSink {
+    fn on_end(&self, span: SpanData) {
+        let _entered = Context::default().attach();
+        self.0.on_end(span);
+    }
+}
+
+#[test]
+fn a_sink_may_use_the_current_context_when_local_spans_are_handed_to_it() {
+    let first_sink = MemorySink::new();
+    let first = Tracer::builder()
+        .sink(AttachingSink(first_sink.clone()))
+        .build();
+    let (second, second_sink) = tracer();
+    let (a, b) = (first.span("a").start(), second.span("b").start());
+    let _a = a.enter();
+    drop(tracewire::local_span("of the first"));
+    let _b = b.enter();
+    // Another tracer's span: the first's ended one is handed to its sink now.
+    drop(tracewire::local_span("of the second"));
+    assert_eq!(first_sink.spans()[0].name, "of the first");
+    drop(_b);
+    assert_eq!(second_sink.spans()[0].name, "of the second");
+}
+
+#[test]
+fn the_parent_is_the_innermost_local_span_open_under_the_current_span() {
+    let (tracer, sink) = tracer();
+    let x = tracer.span("x").start();
+    let x_entered = x.enter();
+    let a = tracewire::local_span("a");
+    let y = tracewire::span("y").start();
+    let y_entered = y.enter();
+    let b = tracewire::local_span("b");
+    // Back to x while b, under y, is still open (a local span held across another context).
+    drop(y_entered);
+    let c = tracewire::local_span("c");
+    drop((c, b, a));
+    drop(x_entered);
+    drop((y, x));
+    let spans = sink.spans();
+    assert_eq!(named(&spans, "c").parent_span_id, id(named(&spans, "a")));
+    assert_eq!(named(&spans, "b").parent_span_id, id(named(&spans, "y")));
+}

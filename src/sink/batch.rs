@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::{JoinHandle, Thread};
@@ -161,6 +161,9 @@ struct Shared {
     queue: ArrayQueue<SpanData>,
     /// Local spans, queued a thread's batch at a time; they count against the same bound.
     local: Mutex<LocalQueue>,
+    /// The spans in `local`, changed under its lock, read without it (by `on_end`, for the
+    /// bound: zero, and a line nobody writes, when no local spans are queued).
+    local_spans: AtomicUsize,
     max_queue_size: usize,
     /// Flush and shutdown requests for the worker.
     requests: Mutex<Vec<Request>>,
@@ -186,8 +189,6 @@ struct Shared {
 #[derive(Debug, Default)]
 struct LocalQueue {
     batches: VecDeque<LocalSpans>,
-    /// The spans in `batches`.
-    spans: usize,
     /// Set by the worker's final drain: later batches are dropped and counted.
     closed: bool,
 }
@@ -213,7 +214,7 @@ impl Shared {
         }
         let mut local = self.local_queue();
         local.closed = true;
-        let leftovers = std::mem::take(&mut local.spans);
+        let leftovers = self.local_spans.swap(0, Ordering::Relaxed);
         local.batches.clear();
         self.dropped_after_shutdown
             .fetch_add(leftovers as u64, Ordering::Relaxed);
@@ -225,7 +226,7 @@ impl Shared {
 
     /// Spans queued, local ones included.
     fn queued_len(&self) -> usize {
-        self.queue.len() + self.local_queue().spans
+        self.queue.len() + self.local_spans.load(Ordering::Relaxed)
     }
 
     fn push_request(&self, request: Request) {
@@ -250,6 +251,7 @@ impl BatchSink {
         let shared = Arc::new(Shared {
             queue: ArrayQueue::new(config.max_queue_size),
             local: Mutex::default(),
+            local_spans: AtomicUsize::new(0),
             max_queue_size: config.max_queue_size,
             requests: Mutex::new(Vec::new()),
             worker: OnceLock::new(),
@@ -316,7 +318,9 @@ impl SpanSink for BatchSink {
                 .fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if shared.queue.push(span).is_err() {
+        let local_spans = shared.local_spans.load(Ordering::Relaxed);
+        let full = local_spans > 0 && shared.queue.len() + local_spans >= shared.max_queue_size;
+        if full || shared.queue.push(span).is_err() {
             shared.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
             // A full queue is a full batch at least: the periodic check below may not have
             // fired (it looks every few spans, and refused spans are not counted as queued).
@@ -340,15 +344,16 @@ impl SpanSink for BatchSink {
         // looks only every few of its spans: the worker is woken at most that many spans
         // (per producing thread) later than a full batch.
         if queued_here % WAKE_CHECK_EVERY == 0
-            && shared.queue.len() >= shared.batch_size
+            && shared.queued_len() >= shared.batch_size
             && !shared.wake_pending.swap(true, Ordering::AcqRel)
         {
             shared.wake_worker();
         }
     }
 
-    /// Queues the batch as it is, in one step: the worker turns it into [`SpanData`].
-    fn on_end_local(&self, spans: LocalSpans) {
+    /// Queues the batch as it is, in one step: the worker turns it into [`SpanData`]. What
+    /// does not fit in the queue is dropped and counted.
+    fn on_end_local(&self, mut spans: LocalSpans) {
         let shared = &self.shared;
         let count = spans.len();
         if shared.shut_down.load(Ordering::Relaxed) {
@@ -357,9 +362,8 @@ impl SpanSink for BatchSink {
                 .fetch_add(count as u64, Ordering::Relaxed);
             return;
         }
-        let queued = {
+        let (queued, kept) = {
             let mut local = shared.local_queue();
-            let queued = shared.queue.len() + local.spans;
             if local.closed {
                 drop(local);
                 shared
@@ -367,22 +371,24 @@ impl SpanSink for BatchSink {
                     .fetch_add(count as u64, Ordering::Relaxed);
                 return;
             }
-            if queued + count > shared.max_queue_size {
-                drop(local);
-                shared
-                    .dropped_queue_full
-                    .fetch_add(count as u64, Ordering::Relaxed);
-                if !shared.wake_pending.swap(true, Ordering::AcqRel) {
-                    shared.wake_worker();
-                }
-                return;
+            let queued = shared.queued_len();
+            let kept = count.min(shared.max_queue_size.saturating_sub(queued));
+            spans.spans.truncate(kept);
+            if kept > 0 {
+                local.batches.push_back(spans);
+                shared.local_spans.fetch_add(kept, Ordering::Relaxed);
             }
-            local.batches.push_back(spans);
-            local.spans += count;
-            queued + count
+            (queued + kept, kept)
         };
-        shared.queued.add(0, count as u64);
-        if queued >= shared.batch_size && !shared.wake_pending.swap(true, Ordering::AcqRel) {
+        shared.queued.add(0, kept as u64);
+        if kept < count {
+            shared
+                .dropped_queue_full
+                .fetch_add((count - kept) as u64, Ordering::Relaxed);
+        }
+        if (queued >= shared.batch_size || kept < count)
+            && !shared.wake_pending.swap(true, Ordering::AcqRel)
+        {
             shared.wake_worker();
         }
     }
@@ -433,6 +439,20 @@ impl Drop for BatchSink {
             self.shared.push_request(Request::Shutdown(None));
         }
     }
+}
+
+/// How many spans of each kind an export may take.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    plain: usize,
+    local: usize,
+}
+
+impl Budget {
+    const ALL: Budget = Budget {
+        plain: usize::MAX,
+        local: usize::MAX,
+    };
 }
 
 /// The background thread's state.
@@ -486,14 +506,14 @@ impl Worker {
                 // Everything pushed before the request is in the queue now: send it all.
                 match request {
                     Request::Flush(ack) => {
-                        let result = self.export(&runtime, self.pending_batches());
+                        let result = self.export(&runtime, self.queued_now());
                         let _ = ack.try_send(result);
                     }
                     Request::Shutdown(ack) => {
                         // Producers see `shut_down` and stop pushing, so draining to empty
                         // ends; it also takes spans pushed by a producer that checked the flag
                         // just before it was set.
-                        let result = self.export(&runtime, usize::MAX);
+                        let result = self.export(&runtime, Budget::ALL);
                         shared.drained.store(true, Ordering::SeqCst);
                         std::sync::atomic::fence(Ordering::SeqCst);
                         shared.drop_leftovers();
@@ -508,58 +528,76 @@ impl Worker {
 
             if Instant::now() >= next_export {
                 // Failures are counted and logged in `export`; nobody waits here.
-                let _ = self.export(&runtime, self.pending_batches());
+                let _ = self.export(&runtime, self.queued_now());
                 next_export = Instant::now() + self.config.scheduled_delay;
             } else if shared.queued_len() >= shared.batch_size {
-                let _ = self.export(&runtime, shared.queued_len() / shared.batch_size);
+                let _ = self.export(&runtime, self.queued_now());
                 next_export = Instant::now() + self.config.scheduled_delay;
             }
         }
     }
 
-    /// The batches it takes to send what is queued now; spans arriving meanwhile wait for the
-    /// next round, so a steady stream cannot keep a flush from finishing.
-    fn pending_batches(&self) -> usize {
+    /// What is queued now, to send: spans arriving meanwhile wait for the next round, so that
+    /// a steady stream can neither keep a flush from finishing nor take the place of spans
+    /// queued before it.
+    fn queued_now(&self) -> Budget {
         let carried = self
             .local_carry
             .borrow()
             .as_ref()
             .map_or(0, ExactSizeIterator::len);
-        (self.shared.queued_len() + carried).div_ceil(self.shared.batch_size)
+        Budget {
+            plain: self.shared.queue.len(),
+            local: self.shared.local_spans.load(Ordering::Relaxed) + carried,
+        }
     }
 
-    /// The next queued span: from local batches first, then the queue.
-    fn next_span(&self) -> Option<SpanData> {
+    /// The next queued span within `budget`: from local batches first, then the queue.
+    fn next_span(&self, budget: &mut Budget) -> Option<SpanData> {
+        if budget.local > 0 {
+            if let Some(span) = self.next_local() {
+                budget.local -= 1;
+                return Some(span);
+            }
+        }
+        if budget.plain > 0 {
+            if let Some(span) = self.shared.queue.pop() {
+                budget.plain -= 1;
+                return Some(span);
+            }
+        }
+        None
+    }
+
+    fn next_local(&self) -> Option<SpanData> {
         let mut carry = self.local_carry.borrow_mut();
         loop {
             if let Some(span) = carry.as_mut().and_then(Iterator::next) {
                 return Some(span);
             }
             let mut local = self.shared.local_queue();
-            match local.batches.pop_front() {
-                Some(batch) => {
-                    local.spans -= batch.len();
-                    *carry = Some(batch.into_iter());
-                }
-                None => {
-                    *carry = None;
-                    return self.shared.queue.pop();
-                }
-            }
+            let batch = local.batches.pop_front();
+            *carry = batch.map(|batch| {
+                self.shared
+                    .local_spans
+                    .fetch_sub(batch.len(), Ordering::Relaxed);
+                batch.into_iter()
+            });
+            carry.as_ref()?;
         }
     }
 
-    /// Exports what is queued, in batches of the batch size, at most `max_batches` batches,
-    /// each within the export timeout.
+    /// Exports queued spans within `budget`, in batches of the batch size, each within the
+    /// export timeout.
     fn export(
         &self,
         runtime: &tokio::runtime::Runtime,
-        max_batches: usize,
+        mut budget: Budget,
     ) -> Result<(), SinkError> {
         let shared = &self.shared;
         let mut result = Ok(());
-        for _ in 0..max_batches {
-            let batch: Vec<SpanData> = std::iter::from_fn(|| self.next_span())
+        loop {
+            let batch: Vec<SpanData> = std::iter::from_fn(|| self.next_span(&mut budget))
                 .take(self.config.max_export_batch_size)
                 .collect();
             if batch.is_empty() {

@@ -69,10 +69,12 @@ struct Open {
 ///
 /// It is not `Send`, and ends when dropped, in the code that started it. Hold it across no
 /// `.await`: use a [`Span`](super::Span) (`tracewire::span(..).in_scope(..)`) for async work.
-/// It records exactly when its parent does and the sampler agrees, as a child span would;
-/// with no recording span current it records nothing and costs next to nothing. Spans started
-/// with [`tracewire::span`](fn@crate::span) while it is open are its children, and outgoing
-/// calls carry its parent's context (the current span's).
+/// It is recorded when a child span's data would reach the sink: its parent records and the
+/// sampler keeps it (a record-only span only for a sink that takes those). With no recording
+/// span current it records nothing and costs next to nothing; nor does one started while a
+/// local span of another tracer is open on the thread. Spans started with
+/// [`tracewire::span`](fn@crate::span) while it is open are its children, and so are the
+/// CLIENT spans of outgoing calls made from it.
 ///
 /// Finished local spans reach the sink in batches (see [`LocalSpans`]): when the scope that
 /// made their parent current ends, every 64 spans, when the thread ends, or on
@@ -126,51 +128,63 @@ pub fn local_span(name: impl Into<Cow<'static, str>>) -> LocalSpan {
     let started = current::with_current(|current| {
         let (tracer, current) = current.span().recording_parts()?;
         LOCAL
-            .try_with(|local| local.try_borrow_mut().ok()?.start(tracer, current, name))
+            .try_with(|local| Some(local.try_borrow_mut().ok()?.start(tracer, current, name)))
             .ok()
             .flatten()
     });
+    let (index, handed_over) = started.flatten().unwrap_or((None, None));
+    // Handed to the sink only now, with this thread's slots free again: a sink may use them.
+    flush_later(handed_over);
     LocalSpan {
-        index: started.flatten().unwrap_or(usize::MAX),
+        index: index.unwrap_or(usize::MAX),
         _not_send: PhantomData,
     }
 }
 
+/// Another tracer's ended spans, to hand to its sink.
+type Batch = Option<(Tracer, LocalSpans)>;
+
 impl Collector {
     /// Starts a local span under `current` (or under the innermost local span open under it);
-    /// returns its place in the open stack.
+    /// returns its place in the open stack, and the ended spans of another tracer, which a
+    /// batch cannot hold with this one's.
     fn start(
         &mut self,
         tracer: &Tracer,
         current: &SpanContext,
         name: Cow<'static, str>,
-    ) -> Option<usize> {
+    ) -> (Option<usize>, Batch) {
         if self.open.len() >= OPEN_KEPT {
-            return None;
+            return (None, None);
         }
-        if !self
+        let other_tracer = !self
             .tracer
             .as_ref()
-            .is_some_and(|kept| kept.same_as(tracer))
-        {
-            // One batch holds one tracer's spans: hand the other tracer's over first. While
-            // one of them is still open (local spans of two tracers nested on one thread),
-            // this one records nothing.
-            if !self.open.is_empty() {
-                return None;
-            }
-            flush_later(self.take_ended());
-            self.tracer = Some(tracer.clone());
+            .is_some_and(|kept| kept.same_as(tracer));
+        if other_tracer && !self.open.is_empty() {
+            // Local spans of two tracers nested on one thread: this one records nothing.
+            return (None, None);
         }
         let current_span_id = current.span_id();
         let parent = self.innermost(current_span_id).unwrap_or(current);
-        let context = tracer.start_local(parent, &name)?;
+        let Some(context) = tracer.start_local(parent, &name) else {
+            return (None, None);
+        };
         if !context.flags().is_sampled() && !tracer.sink_wants_record_only() {
             // Recorded only, for a sink that does not take such spans: it ends here.
             tracer.count_local(1, 1);
-            return None;
+            return (None, None);
         }
         let parent_span_id = parent.span_id();
+        // The tracer is kept only with a record: a thread-local must not keep a sink alive.
+        let handed_over = match other_tracer {
+            true => {
+                let batch = self.take_ended();
+                self.tracer = Some(tracer.clone());
+                batch
+            }
+            false => None,
+        };
         if self.records.capacity() == 0 {
             self.records.reserve_exact(FINISHED_KEPT);
         }
@@ -190,13 +204,17 @@ impl Collector {
             current_span_id,
             ended: false,
         });
-        Some(self.open.len() - 1)
+        (Some(self.open.len() - 1), handed_over)
     }
 
     /// The context of the innermost open local span started under the current span.
     fn innermost(&self, current_span_id: SpanId) -> Option<&SpanContext> {
-        let open = self.open.iter().rev().find(|open| !open.ended)?;
-        (open.current_span_id == current_span_id).then(|| &self.records[open.record].span_context)
+        let open = self
+            .open
+            .iter()
+            .rev()
+            .find(|open| !open.ended && open.current_span_id == current_span_id)?;
+        Some(&self.records[open.record].span_context)
     }
 
     /// Ends the local span at `index` in the open stack; returns a batch to hand to the sink
