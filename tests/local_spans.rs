@@ -365,3 +365,16 @@ fn the_parent_is_the_innermost_local_span_open_under_the_current_span() {
     assert_eq!(named(&spans, "c").parent_span_id, id(named(&spans, "a")));
     assert_eq!(named(&spans, "b").parent_span_id, id(named(&spans, "y")));
 }
+
+#[test]
+fn under_a_context_attached_for_long_spans_go_over_once_they_have_waited() {
+    // A job's root span, entered for the whole run: no scope ends while it works.
+    let (tracer, sink) = tracer();
+    let job = tracer.span("nightly job").start();
+    let _entered = job.enter();
+    drop(tracewire::local_span("step 1"));
+    assert!(sink.spans().is_empty());
+    std::thread::sleep(Duration::from_millis(150));
+    drop(tracewire::local_span("step 2"));
+    assert_eq!(sink.spans().len(), 2, "the first had waited 150 ms");
+}

@@ -9,8 +9,9 @@
 //! the thread's finished spans. Those go to the sink together, in their compact form
 //! ([`LocalSpans`]): when the scope that made a span current ends (the end of an instrumented
 //! future's poll, a [`ContextGuard`](super::ContextGuard) dropped), when
-//! [`FINISHED_KEPT`] have gathered, when the thread ends, or on [`Tracer::force_flush`] and
-//! [`Tracer::shutdown`] from that thread.
+//! [`FINISHED_KEPT`] have gathered, when one ends [`LONGEST_WAIT`] after the first of them,
+//! when the thread ends, or on [`Tracer::force_flush`] and [`Tracer::shutdown`] from that
+//! thread.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -23,6 +24,10 @@ use crate::span::{KeyValue, LocalRecord, LocalSpans, Status, Value};
 
 /// Local spans a thread keeps before handing them to the sink.
 pub(crate) const FINISHED_KEPT: usize = 64;
+
+/// The longest an ended local span waits for others before the next one to end hands them
+/// over.
+const LONGEST_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Open local spans a thread keeps at most; beyond this (local spans leaked with
 /// `mem::forget`, or a runaway recursion), new ones record nothing.
@@ -38,6 +43,7 @@ thread_local! {
             records: Vec::new(),
             open: Vec::new(),
             tracer: None,
+            first_ended: None,
         })
     };
 }
@@ -50,6 +56,8 @@ struct Collector {
     /// The open ones, innermost last.
     open: Vec<Open>,
     tracer: Option<Tracer>,
+    /// When the oldest ended record ended.
+    first_ended: Option<quanta::Instant>,
 }
 
 struct Open {
@@ -77,7 +85,8 @@ struct Open {
 /// CLIENT spans of outgoing calls made from it.
 ///
 /// Finished local spans reach the sink in batches (see [`LocalSpans`]): when the scope that
-/// made their parent current ends, every 64 spans, when the thread ends, or on
+/// made their parent current ends, every 64 spans, when one ends 100 ms after the first
+/// of a batch (a context attached for a long run), when the thread ends, or on
 /// [`Tracer::force_flush`] from the same thread.
 ///
 /// # Example
@@ -233,7 +242,12 @@ impl Collector {
             self.open.pop();
         }
         ENDED_WAITING.with(|waiting| waiting.set(true));
-        (self.ended_count() >= FINISHED_KEPT).then(|| self.take_ended())?
+        // A thread whose context stays current for long (a job's root span entered for its
+        // whole run) reaches no scope's end: its spans go over when they have waited long
+        // enough, whatever their number.
+        let first_ended = *self.first_ended.get_or_insert(end);
+        let waited = end.saturating_duration_since(first_ended) >= LONGEST_WAIT;
+        (waited || self.ended_count() >= FINISHED_KEPT).then(|| self.take_ended())?
     }
 
     /// How many records have ended.
@@ -248,6 +262,7 @@ impl Collector {
             return None;
         }
         let tracer = self.tracer.as_ref()?;
+        self.first_ended = None;
         let mut spans = std::mem::take(&mut self.records);
         if !self.open.is_empty() {
             // Rare (a flush while local spans are open): they stay, at new places.
