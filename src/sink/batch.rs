@@ -506,14 +506,14 @@ impl Worker {
                 // Everything pushed before the request is in the queue now: send it all.
                 match request {
                     Request::Flush(ack) => {
-                        let result = self.export(&runtime, self.queued_now());
+                        let result = self.export(&runtime, self.queued_now(), usize::MAX);
                         let _ = ack.try_send(result);
                     }
                     Request::Shutdown(ack) => {
                         // Producers see `shut_down` and stop pushing, so draining to empty
                         // ends; it also takes spans pushed by a producer that checked the flag
                         // just before it was set.
-                        let result = self.export(&runtime, Budget::ALL);
+                        let result = self.export(&runtime, Budget::ALL, usize::MAX);
                         shared.drained.store(true, Ordering::SeqCst);
                         std::sync::atomic::fence(Ordering::SeqCst);
                         shared.drop_leftovers();
@@ -528,10 +528,13 @@ impl Worker {
 
             if Instant::now() >= next_export {
                 // Failures are counted and logged in `export`; nobody waits here.
-                let _ = self.export(&runtime, self.queued_now());
+                let _ = self.export(&runtime, self.queued_now(), usize::MAX);
                 next_export = Instant::now() + self.config.scheduled_delay;
             } else if shared.queued_len() >= shared.batch_size {
-                let _ = self.export(&runtime, self.queued_now());
+                // Full batches, of whatever arrives meanwhile too: under a steady stream the
+                // worker keeps sending rather than parking and being woken again.
+                let full_batches = shared.queued_len() / shared.batch_size;
+                let _ = self.export(&runtime, Budget::ALL, full_batches);
                 next_export = Instant::now() + self.config.scheduled_delay;
             }
         }
@@ -587,16 +590,17 @@ impl Worker {
         }
     }
 
-    /// Exports queued spans within `budget`, in batches of the batch size, each within the
-    /// export timeout.
+    /// Exports queued spans within `budget`, at most `max_batches` batches of the batch size,
+    /// each within the export timeout.
     fn export(
         &self,
         runtime: &tokio::runtime::Runtime,
         mut budget: Budget,
+        max_batches: usize,
     ) -> Result<(), SinkError> {
         let shared = &self.shared;
         let mut result = Ok(());
-        loop {
+        for _ in 0..max_batches {
             let batch: Vec<SpanData> = std::iter::from_fn(|| self.next_span(&mut budget))
                 .take(self.config.max_export_batch_size)
                 .collect();

@@ -134,18 +134,25 @@ impl std::fmt::Debug for LocalSpan {
 /// ```
 pub fn local_span(name: impl Into<Cow<'static, str>>) -> LocalSpan {
     let name = name.into();
+    // Not returned with the index: a large return value is read back from the stack right
+    // after it was written in other pieces, which stalls every local span's start.
+    let mut handed_over = None;
     let started = current::with_current(|current| {
         let (tracer, current) = current.span().recording_parts()?;
         LOCAL
-            .try_with(|local| Some(local.try_borrow_mut().ok()?.start(tracer, current, name)))
+            .try_with(|local| {
+                local
+                    .try_borrow_mut()
+                    .ok()?
+                    .start(tracer, current, name, &mut handed_over)
+            })
             .ok()
             .flatten()
     });
-    let (index, handed_over) = started.flatten().unwrap_or((None, None));
     // Handed to the sink only now, with this thread's slots free again: a sink may use them.
     flush_later(handed_over);
     LocalSpan {
-        index: index.unwrap_or(usize::MAX),
+        index: started.flatten().unwrap_or(usize::MAX),
         _not_send: PhantomData,
     }
 }
@@ -155,16 +162,17 @@ type Batch = Option<(Tracer, LocalSpans)>;
 
 impl Collector {
     /// Starts a local span under `current` (or under the innermost local span open under it);
-    /// returns its place in the open stack, and the ended spans of another tracer, which a
-    /// batch cannot hold with this one's.
+    /// returns its place in the open stack. The ended spans of another tracer, which a batch
+    /// cannot hold with this one's, go to `handed_over`.
     fn start(
         &mut self,
         tracer: &Tracer,
         current: &SpanContext,
         name: Cow<'static, str>,
-    ) -> (Option<usize>, Batch) {
+        handed_over: &mut Batch,
+    ) -> Option<usize> {
         if self.open.len() >= OPEN_KEPT {
-            return (None, None);
+            return None;
         }
         let other_tracer = !self
             .tracer
@@ -172,28 +180,22 @@ impl Collector {
             .is_some_and(|kept| kept.same_as(tracer));
         if other_tracer && !self.open.is_empty() {
             // Local spans of two tracers nested on one thread: this one records nothing.
-            return (None, None);
+            return None;
         }
         let current_span_id = current.span_id();
         let parent = self.innermost(current_span_id).unwrap_or(current);
-        let Some(context) = tracer.start_local(parent, &name) else {
-            return (None, None);
-        };
+        let context = tracer.start_local(parent, &name)?;
         if !context.flags().is_sampled() && !tracer.sink_wants_record_only() {
             // Recorded only, for a sink that does not take such spans: it ends here.
             tracer.count_local(1, 1);
-            return (None, None);
+            return None;
         }
         let parent_span_id = parent.span_id();
         // The tracer is kept only with a record: a thread-local must not keep a sink alive.
-        let handed_over = match other_tracer {
-            true => {
-                let batch = self.take_ended();
-                self.tracer = Some(tracer.clone());
-                batch
-            }
-            false => None,
-        };
+        if other_tracer {
+            *handed_over = self.take_ended();
+            self.tracer = Some(tracer.clone());
+        }
         if self.records.capacity() == 0 {
             self.records.reserve_exact(FINISHED_KEPT);
         }
@@ -213,7 +215,7 @@ impl Collector {
             current_span_id,
             ended: false,
         });
-        (Some(self.open.len() - 1), handed_over)
+        Some(self.open.len() - 1)
     }
 
     /// The context of the innermost open local span started under the current span.

@@ -431,6 +431,7 @@ impl Tracer {
     /// drops it (counted as sampled out). A local span is counted as started and ended when it
     /// is handed to the sink ([`count_local`](Self::count_local)). The sampler is asked only if it
     /// does not declare that children get their parent's decision.
+    #[inline]
     pub(crate) fn start_local(&self, parent: &SpanContext, name: &str) -> Option<SpanContext> {
         let inner = &self.inner;
         let trace_id = parent.trace_id();
