@@ -429,6 +429,17 @@ fn two_batch_sinks_fed_by_one_thread_each_wake_for_a_full_batch() {
     assert_eq!(tracer.stats().sink.dropped(), 0);
 }
 
+/// A tracer whose exporter is stuck until the test adds permits, and whose schedule never
+/// comes during a test: only a full batch, a flush or shutdown sends anything.
+fn stuck(config: BatchConfig) -> (GatedExporter, Tracer) {
+    let exporter = GatedExporter::with_permits(0);
+    let config = BatchConfig {
+        scheduled_delay: Duration::from_secs(3600),
+        ..config
+    };
+    (exporter.clone(), tracer_with(exporter, config))
+}
+
 /// `count` local spans under a span of `tracer` (handed over at the end of the scope), then
 /// that span.
 fn local_spans(tracer: &Tracer, count: usize) {
@@ -461,12 +472,7 @@ fn local_spans_are_queued_a_batch_at_a_time_and_exported_whole() {
 fn local_spans_past_the_queue_bound_are_dropped_and_counted() {
     // The exporter is stuck: of 128 local spans, 100 fit in the queue; the rest and their
     // parent do not.
-    let exporter = GatedExporter::with_permits(0);
-    let config = BatchConfig {
-        scheduled_delay: Duration::from_secs(3600),
-        ..config(100, 100)
-    };
-    let tracer = tracer_with(exporter.clone(), config);
+    let (exporter, tracer) = stuck(config(100, 100));
     local_spans(&tracer, 128);
     let sink = tracer.stats().sink;
     assert_eq!((sink.queued, sink.dropped_queue_full), (100, 28 + 1));
@@ -492,12 +498,7 @@ fn local_spans_after_shutdown_are_counted_as_dropped() {
 fn a_flush_exports_every_span_ended_before_it_even_as_local_batches_arrive() {
     // Two spans per export, the exporter stuck: the flush is asked for with three plain spans
     // queued, and a local batch arrives while its first export waits.
-    let exporter = GatedExporter::with_permits(0);
-    let config = BatchConfig {
-        scheduled_delay: Duration::from_secs(3600),
-        ..config(2048, 2)
-    };
-    let tracer = tracer_with(exporter.clone(), config);
+    let (exporter, tracer) = stuck(config(2048, 2));
     for name in ["r0", "r1", "r2"] {
         tracer.span(name).start().end();
     }
@@ -517,12 +518,7 @@ fn a_flush_exports_every_span_ended_before_it_even_as_local_batches_arrive() {
 
 #[test]
 fn plain_and_local_spans_share_one_bound() {
-    let exporter = GatedExporter::with_permits(0);
-    let config = BatchConfig {
-        scheduled_delay: Duration::from_secs(3600),
-        ..config(100, 100)
-    };
-    let tracer = tracer_with(exporter.clone(), config);
+    let (exporter, tracer) = stuck(config(100, 100));
     local_spans(&tracer, 64); // and their parent: 65 queued
     for _ in 0..100 {
         tracer.span("plain").start().end();
@@ -533,12 +529,7 @@ fn plain_and_local_spans_share_one_bound() {
 
 #[test]
 fn a_local_batch_larger_than_the_room_left_keeps_what_fits() {
-    let exporter = GatedExporter::with_permits(0);
-    let config = BatchConfig {
-        scheduled_delay: Duration::from_secs(3600),
-        ..config(50, 50)
-    };
-    let tracer = tracer_with(exporter.clone(), config);
+    let (exporter, tracer) = stuck(config(50, 50));
     local_spans(&tracer, 64); // 50 fit; their parent does not
     let sink = tracer.stats().sink;
     assert_eq!((sink.queued, sink.dropped_queue_full), (50, 15));
