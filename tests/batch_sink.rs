@@ -518,7 +518,7 @@ fn a_flush_exports_every_span_ended_before_it_even_as_local_batches_arrive() {
 
 #[test]
 fn plain_and_local_spans_share_one_bound() {
-    let (exporter, tracer) = stuck(config(100, 100));
+    let (_stuck, tracer) = stuck(config(100, 100));
     local_spans(&tracer, 64); // and their parent: 65 queued
     for _ in 0..100 {
         tracer.span("plain").start().end();
