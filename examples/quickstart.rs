@@ -64,6 +64,10 @@ async fn hello(Path(name): Path<String>) -> String {
     // A child of the request's span, with no tracer in hand.
     tracewire::span("compose greeting")
         .attr("app.name.length", name.len() as i64)
-        .in_scope(async move { format!("hello, {name}") })
+        .in_scope(async move {
+            // Synchronous work: a local span, kept on this thread until the poll ends.
+            let _check = tracewire::local_span("check name");
+            format!("hello, {name}")
+        })
         .await
 }
