@@ -14,6 +14,8 @@ use tracewire::span::SpanData;
 #[derive(Debug, Clone)]
 struct GatedExporter {
     gate: Arc<Semaphore>,
+    /// Exports begun (waiting at the gate or past it).
+    begun: Arc<AtomicUsize>,
     received: Arc<AtomicUsize>,
     names: Arc<Mutex<Vec<String>>>,
 }
@@ -26,6 +28,7 @@ impl GatedExporter {
     fn with_permits(permits: usize) -> Self {
         Self {
             gate: Arc::new(Semaphore::new(permits)),
+            begun: Arc::new(AtomicUsize::new(0)),
             received: Arc::new(AtomicUsize::new(0)),
             names: Arc::new(Mutex::new(Vec::new())),
         }
@@ -35,6 +38,7 @@ impl GatedExporter {
 impl Exporter for GatedExporter {
     fn export<'a>(&'a self, batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>> {
         Box::pin(async move {
+            self.begun.fetch_add(1, Ordering::SeqCst);
             let _permit = self
                 .gate
                 .acquire()
@@ -440,6 +444,24 @@ fn stuck(config: BatchConfig) -> (GatedExporter, Tracer) {
     (exporter.clone(), tracer_with(exporter, config))
 }
 
+/// Like [`stuck`], with the worker already held inside an export of one full batch of plain
+/// spans (`batch` of them): from then on the queue only fills, whatever the timing.
+fn stuck_and_busy(config: BatchConfig) -> (GatedExporter, Tracer) {
+    let batch = config.max_export_batch_size;
+    let (exporter, tracer) = stuck(config);
+    for _ in 0..batch {
+        tracer.span("occupying the worker").start().end();
+    }
+    // The flush sets the worker exporting them; it gives up waiting, the worker does not.
+    assert!(tracer.force_flush(Duration::from_millis(1)).is_err());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while exporter.begun.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(exporter.begun.load(Ordering::SeqCst), 1);
+    (exporter, tracer)
+}
+
 /// `count` local spans under a span of `tracer` (handed over at the end of the scope), then
 /// that span.
 fn local_spans(tracer: &Tracer, count: usize) {
@@ -470,17 +492,17 @@ fn local_spans_are_queued_a_batch_at_a_time_and_exported_whole() {
 
 #[test]
 fn local_spans_past_the_queue_bound_are_dropped_and_counted() {
-    // The exporter is stuck: of 128 local spans, 100 fit in the queue; the rest and their
-    // parent do not.
-    let (exporter, tracer) = stuck(config(100, 100));
+    // The exporter is stuck with 100 spans: of 128 local spans, 100 fit in the queue; the
+    // rest and their parent do not.
+    let (exporter, tracer) = stuck_and_busy(config(100, 100));
     local_spans(&tracer, 128);
     let sink = tracer.stats().sink;
-    assert_eq!((sink.queued, sink.dropped_queue_full), (100, 28 + 1));
+    assert_eq!((sink.queued, sink.dropped_queue_full), (100 + 100, 28 + 1));
     exporter.gate.add_permits(10);
     tracer.shutdown(Duration::from_secs(10)).unwrap();
-    assert_eq!(exporter.received.load(Ordering::SeqCst), 100);
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 200);
     let sink = tracer.stats().sink;
-    assert_eq!((sink.exported, sink.dropped_queue_full), (100, 29));
+    assert_eq!((sink.exported, sink.dropped_queue_full), (200, 29));
 }
 
 #[test]
@@ -518,22 +540,57 @@ fn a_flush_exports_every_span_ended_before_it_even_as_local_batches_arrive() {
 
 #[test]
 fn plain_and_local_spans_share_one_bound() {
-    let (_stuck, tracer) = stuck(config(100, 100));
+    let (_stuck, tracer) = stuck_and_busy(config(100, 100));
     local_spans(&tracer, 64); // and their parent: 65 queued
     for _ in 0..100 {
         tracer.span("plain").start().end();
     }
     let sink = tracer.stats().sink;
-    assert_eq!((sink.queued, sink.dropped_queue_full), (100, 65));
+    assert_eq!((sink.queued, sink.dropped_queue_full), (100 + 100, 65));
 }
 
 #[test]
 fn a_local_batch_larger_than_the_room_left_keeps_what_fits() {
-    let (exporter, tracer) = stuck(config(50, 50));
+    let (exporter, tracer) = stuck_and_busy(config(50, 50));
     local_spans(&tracer, 64); // 50 fit; their parent does not
     let sink = tracer.stats().sink;
-    assert_eq!((sink.queued, sink.dropped_queue_full), (50, 15));
+    assert_eq!((sink.queued, sink.dropped_queue_full), (50 + 50, 15));
     exporter.gate.add_permits(10);
     tracer.shutdown(Duration::from_secs(10)).unwrap();
-    assert_eq!(exporter.received.load(Ordering::SeqCst), 50);
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 100);
+}
+
+#[test]
+fn a_stream_of_local_batches_does_not_hold_plain_spans_back_past_the_schedule() {
+    // Full batches of local spans keep waking the worker, which takes local spans first: the
+    // plain span still goes out on the schedule.
+    let exporter = GatedExporter::open();
+    let config = BatchConfig {
+        scheduled_delay: Duration::from_millis(20),
+        ..config(16, 8)
+    };
+    let tracer = tracer_with(exporter.clone(), config);
+    tracer.span("plain").start().end();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stream = {
+        let (tracer, stop) = (tracer.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // Only local spans: their parent ends after the stream.
+            let request = tracer.span("request").start();
+            while !stop.load(Ordering::Relaxed) {
+                let _entered = request.enter();
+                for _ in 0..8 {
+                    drop(tracewire::local_span("local"));
+                }
+            }
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let exported = || exporter.names.lock().unwrap().iter().any(|n| n == "plain");
+    while !exported() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    stream.join().unwrap();
+    assert!(exported(), "the plain span waited out the whole stream");
 }

@@ -124,7 +124,12 @@ impl BatchConfig {
 /// thread of its own.
 ///
 /// `on_end` never blocks: it pushes into a bounded lock-free queue, and when the queue is full
-/// the span is dropped and counted ([`SinkStats::dropped_queue_full`]). The worker is woken
+/// the span is dropped and counted ([`SinkStats::dropped_queue_full`]). A thread's
+/// [`LocalSpan`](crate::LocalSpan)s arrive as one batch ([`on_end_local`](SpanSink::on_end_local)),
+/// kept whole, in a queue of their own counted against the same bound: what does not fit is
+/// dropped and counted. (The plain queue checks the local spans without a lock, so spans of
+/// both kinds arriving at the same instant can pass the bound, by at most the queue size: the
+/// memory stays bounded.) The worker is woken
 /// only when a batch is full or its delay has passed, not per span. It runs the exporter on a
 /// Tokio runtime of its own, so the sink works the same whether spans come from a
 /// multi-threaded runtime, a current-thread runtime, plain threads, or a task that built the
@@ -533,9 +538,10 @@ impl Worker {
             } else if shared.queued_len() >= shared.batch_size {
                 // Full batches, of whatever arrives meanwhile too: under a steady stream the
                 // worker keeps sending rather than parking and being woken again.
+                // The schedule is kept: this export takes local spans first, and under a
+                // stream of them only the scheduled one reaches the plain spans.
                 let full_batches = shared.queued_len() / shared.batch_size;
                 let _ = self.export(&runtime, Budget::ALL, full_batches);
-                next_export = Instant::now() + self.config.scheduled_delay;
             }
         }
     }

@@ -257,13 +257,15 @@ impl Tracer {
         }
     }
 
-    /// Sends on every finished span, waiting at most `timeout`.
+    /// Sends on every finished span, waiting at most `timeout`. Of [`LocalSpan`]s, those of
+    /// the calling thread; another thread's go when its scope ends (see [`LocalSpan`]).
     pub fn force_flush(&self, timeout: Duration) -> Result<(), SinkError> {
         local::flush_local();
         self.inner.sink.force_flush(timeout)
     }
 
-    /// Flushes and stops the sink, waiting at most `timeout`.
+    /// Flushes and stops the sink, waiting at most `timeout` (local spans: as
+    /// [`force_flush`](Self::force_flush) says).
     pub fn shutdown(&self, timeout: Duration) -> Result<(), SinkError> {
         local::flush_local();
         self.inner.sink.shutdown(timeout)
