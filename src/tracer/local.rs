@@ -38,6 +38,9 @@ thread_local! {
     /// every poll of a traced future or body, so it is a plain flag rather than the collector
     /// (whose destructor makes every access check the thread-local's state).
     static ENDED_WAITING: Cell<bool> = const { Cell::new(false) };
+    /// Whether this thread has open local spans: checked by every child span started with
+    /// `tracewire::span`, for the same reason.
+    static ANY_OPEN: Cell<bool> = const { Cell::new(false) };
     static LOCAL: RefCell<Collector> = const {
         RefCell::new(Collector {
             records: Vec::new(),
@@ -215,6 +218,7 @@ impl Collector {
             current_span_id,
             ended: false,
         });
+        ANY_OPEN.with(|any| any.set(true));
         Some(self.open.len() - 1)
     }
 
@@ -243,6 +247,7 @@ impl Collector {
         while self.open.last().is_some_and(|open| open.ended) {
             self.open.pop();
         }
+        ANY_OPEN.with(|any| any.set(!self.open.is_empty()));
         ENDED_WAITING.with(|waiting| waiting.set(true));
         // A thread whose context stays current for long (a job's root span entered for its
         // whole run) reaches no scope's end: its spans go over when they have waited long
@@ -349,6 +354,9 @@ pub(crate) fn flush_local() {
 /// The context of the innermost local span open under the current span (for spans started
 /// with [`tracewire::span`](fn@crate::span)).
 pub(crate) fn innermost_context(current_span_id: SpanId) -> Option<SpanContext> {
+    if !ANY_OPEN.with(Cell::get) {
+        return None;
+    }
     LOCAL
         .try_with(|local| {
             let local = local.try_borrow().ok()?;
