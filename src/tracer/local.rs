@@ -80,6 +80,8 @@ struct Open {
 ///
 /// It is not `Send`, and ends when dropped, in the code that started it. Hold it across no
 /// `.await`: use a [`Span`](super::Span) (`tracewire::span(..).in_scope(..)`) for async work.
+/// It records a name, attributes and a status (kind internal); a span that needs events,
+/// links or another kind is a [`Span`](super::Span).
 /// It is recorded when a child span's data would reach the sink: its parent records and the
 /// sampler keeps it (a record-only span only for a sink that takes those). With no recording
 /// span current it records nothing and costs next to nothing; nor does one started while a
