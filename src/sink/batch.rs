@@ -129,11 +129,12 @@ impl BatchConfig {
 /// kept whole, in a queue of their own counted against the same bound: what does not fit is
 /// dropped and counted. (The plain queue checks the local spans without a lock, so spans of
 /// both kinds arriving at the same instant can pass the bound, by at most the queue size: the
-/// memory stays bounded.) The worker is woken
-/// only when a batch is full or its delay has passed, not per span. It runs the exporter on a
-/// Tokio runtime of its own, so the sink works the same whether spans come from a
-/// multi-threaded runtime, a current-thread runtime, plain threads, or a task that built the
-/// sink — and a flush or shutdown called from async code cannot deadlock: it waits at most its
+/// memory stays bounded.)
+///
+/// The worker is woken only when a batch is full or its delay has passed, not per span. It
+/// runs the exporter on a Tokio runtime of its own, so the sink works the same whether spans
+/// come from a multi-threaded runtime, a current-thread runtime, plain threads, or a task that
+/// built the sink — and a flush or shutdown called from async code cannot deadlock: it waits at most its
 /// deadline, and the worker never needs the caller's runtime.
 ///
 /// On shutdown every span queued before it is exported (within the deadline); spans that
@@ -537,9 +538,9 @@ impl Worker {
                 next_export = Instant::now() + self.config.scheduled_delay;
             } else if shared.queued_len() >= shared.batch_size {
                 // Full batches, of whatever arrives meanwhile too: under a steady stream the
-                // worker keeps sending rather than parking and being woken again.
-                // The schedule is kept: this export takes local spans first, and under a
-                // stream of them only the scheduled one reaches the plain spans.
+                // worker keeps sending rather than parking and being woken again. The schedule
+                // stays as it was: this export takes local spans first, and under a stream of
+                // them only the scheduled one reaches the plain spans.
                 let full_batches = shared.queued_len() / shared.batch_size;
                 let _ = self.export(&runtime, Budget::ALL, full_batches);
             }

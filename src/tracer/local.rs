@@ -155,7 +155,7 @@ pub fn local_span(name: impl Into<Cow<'static, str>>) -> LocalSpan {
             .flatten()
     });
     // Handed to the sink only now, with this thread's slots free again: a sink may use them.
-    flush_later(handed_over);
+    hand_over(handed_over);
     LocalSpan {
         index: started.flatten().unwrap_or(usize::MAX),
         _not_send: PhantomData,
@@ -312,7 +312,7 @@ impl Collector {
 }
 
 /// Hands a batch to its tracer's sink.
-fn flush_later(batch: Option<(Tracer, LocalSpans)>) {
+fn hand_over(batch: Option<(Tracer, LocalSpans)>) {
     if let Some((tracer, spans)) = batch {
         tracer.sink().on_end_local(spans);
     }
@@ -327,7 +327,7 @@ impl Drop for Collector {
         }
         self.records
             .retain(|record| record.end_unix_nanos != u64::MAX);
-        flush_later(self.take_ended());
+        hand_over(self.take_ended());
     }
 }
 
@@ -350,7 +350,7 @@ pub(crate) fn flush_local() {
         })
         .ok()
         .flatten();
-    flush_later(taken);
+    hand_over(taken);
 }
 
 /// The context of the innermost local span open under the current span (for spans started
@@ -425,6 +425,6 @@ impl Drop for LocalSpan {
             .try_with(|local| local.try_borrow_mut().ok()?.end(self.index))
             .ok()
             .flatten();
-        flush_later(full);
+        hand_over(full);
     }
 }
