@@ -144,15 +144,7 @@ pub fn local_span(name: impl Into<Cow<'static, str>>) -> LocalSpan {
     let mut handed_over = None;
     let started = current::with_current(|current| {
         let (tracer, current) = current.span().recording_parts()?;
-        LOCAL
-            .try_with(|local| {
-                local
-                    .try_borrow_mut()
-                    .ok()?
-                    .start(tracer, current, name, &mut handed_over)
-            })
-            .ok()
-            .flatten()
+        with_collector(|local| local.start(tracer, current, name, &mut handed_over)).flatten()
     });
     // Handed to the sink only now, with this thread's slots free again: a sink may use them.
     hand_over(handed_over);
@@ -311,6 +303,16 @@ impl Collector {
     }
 }
 
+/// Runs `f` with this thread's collector; `None` if the thread is ending or the collector is in
+/// use further up the stack (a sink starting spans while it takes a batch).
+#[inline(always)]
+fn with_collector<R>(f: impl FnOnce(&mut Collector) -> R) -> Option<R> {
+    LOCAL
+        .try_with(|local| local.try_borrow_mut().ok().map(|mut local| f(&mut local)))
+        .ok()
+        .flatten()
+}
+
 /// Hands a batch to its tracer's sink.
 fn hand_over(batch: Option<(Tracer, LocalSpans)>) {
     if let Some((tracer, spans)) = batch {
@@ -404,13 +406,10 @@ impl LocalSpan {
         if !self.is_recording() {
             return;
         }
-        let _ = LOCAL.try_with(|local| {
-            if let Ok(mut local) = local.try_borrow_mut() {
-                let local = &mut *local;
-                let open = local.open.get(self.index).filter(|open| !open.ended);
-                if let (Some(open), Some(tracer)) = (open, &local.tracer) {
-                    f(&mut local.records[open.record], tracer);
-                }
+        with_collector(|local| {
+            let open = local.open.get(self.index).filter(|open| !open.ended);
+            if let (Some(open), Some(tracer)) = (open, &local.tracer) {
+                f(&mut local.records[open.record], tracer);
             }
         });
     }
@@ -421,10 +420,6 @@ impl Drop for LocalSpan {
         if !self.is_recording() {
             return;
         }
-        let full = LOCAL
-            .try_with(|local| local.try_borrow_mut().ok()?.end(self.index))
-            .ok()
-            .flatten();
-        hand_over(full);
+        hand_over(with_collector(|local| local.end(self.index)).flatten());
     }
 }

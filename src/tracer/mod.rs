@@ -79,6 +79,22 @@ struct TracerInner {
 }
 
 impl TracerInner {
+    /// The sampler's answer for a span known by its parent, trace id, name and kind alone (no
+    /// attributes or links yet): the parent's decision if the sampler follows it, else asked.
+    #[inline]
+    fn decide(
+        &self,
+        parent: Option<&SpanContext>,
+        trace_id: crate::TraceId,
+        name: &str,
+        kind: crate::span::SpanKind,
+    ) -> SamplingResult {
+        self.parents_decision(parent).unwrap_or_else(|| {
+            self.sampler
+                .should_sample(&SamplingParams::new(parent, trace_id, name, kind))
+        })
+    }
+
     /// The sampler's answer for a child of `parent`, when it is known without asking: the
     /// parent's decision, for a sampler that follows it (see [`ShouldSample::follows_parent`]).
     fn parents_decision(&self, parent: Option<&SpanContext>) -> Option<SamplingResult> {
@@ -421,11 +437,7 @@ impl Tracer {
             return None;
         }
         let trace_id = parent.map_or_else(|| inner.ids.new_trace_id(), SpanContext::trace_id);
-        let result = inner.parents_decision(parent).unwrap_or_else(|| {
-            inner
-                .sampler
-                .should_sample(&SamplingParams::new(parent, trace_id, name, kind))
-        });
+        let result = inner.decide(parent, trace_id, name, kind);
         Some(span::EarlyDecision { trace_id, result })
     }
 
@@ -437,14 +449,8 @@ impl Tracer {
     pub(crate) fn start_local(&self, parent: &SpanContext, name: &str) -> Option<SpanContext> {
         let inner = &self.inner;
         let trace_id = parent.trace_id();
-        let result = inner.parents_decision(Some(parent)).unwrap_or_else(|| {
-            inner.sampler.should_sample(&SamplingParams::new(
-                Some(parent),
-                trace_id,
-                name,
-                crate::span::SpanKind::Internal,
-            ))
-        });
+        let kind = crate::span::SpanKind::Internal;
+        let result = inner.decide(Some(parent), trace_id, name, kind);
         if result.decision == SamplingDecision::Drop {
             inner.counters.add(Counter::SampledOut);
             return None;
