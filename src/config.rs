@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::untrusted::{MAX_SHOWN, Untrusted};
+
 /// A bad configuration value that was replaced by its default or ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigWarning {
@@ -20,7 +22,12 @@ pub struct ConfigWarning {
 
 impl fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={:?}: {}", self.variable, self.value, self.message)
+        // The value is whatever the environment held, and the message may quote part of it:
+        // both are shown bounded and escaped, so that a stray newline or a megabyte of it
+        // cannot break or flood the log line.
+        let value = Untrusted::new(&self.value);
+        let message = Untrusted::bounded(&self.message, 2 * MAX_SHOWN);
+        write!(f, "{}=\"{value}\": {message}", self.variable)
     }
 }
 

@@ -102,6 +102,7 @@ pub mod semconv;
 pub mod sink;
 pub mod span;
 pub mod tracer;
+mod untrusted;
 
 pub use context::{Baggage, SpanContext, TraceFlags, TraceState};
 pub use id::{SpanId, TraceId};

@@ -19,6 +19,7 @@ use super::Compression;
 use super::otlp::retry::{Attempt, parse_retry_after};
 use crate::sink::ExportError;
 use crate::span::SpanData;
+use crate::untrusted::{Untrusted, show_bytes};
 
 /// Response bodies are read up to this size; a larger body is not read (OTLP receivers answer
 /// with a few bytes, and a broken or hostile one must not grow our memory).
@@ -338,34 +339,30 @@ pub(crate) fn classify_status(
 
 /// What an error response says: OTLP/HTTP receivers answer with a protobuf `google.rpc.Status`
 /// (`message = 2`) or, for JSON, its JSON form or plain text ("Failures" in the OTLP/HTTP
-/// specification). At most 512 bytes of it, printable only.
+/// specification). The receiver wrote it, so it is shown bounded and escaped ([`Untrusted`]).
 fn error_message(body: &[u8]) -> Option<String> {
     use super::otlp::proto::{Field, for_each_field};
 
-    let text = match std::str::from_utf8(body) {
+    let shown = match std::str::from_utf8(body) {
         Ok(text) if !text.chars().any(|c| c.is_control() && !c.is_whitespace()) => {
-            text.trim().to_string()
+            Untrusted::new(text.trim()).to_string()
         }
         _ => {
             let mut message = None;
-            for_each_field(body, |field, value| {
+            let is_status = for_each_field(body, |field, value| {
                 if let (2, Field::Len(text)) = (field, value) {
-                    message = Some(String::from_utf8_lossy(text).into_owned());
+                    message = Some(show_bytes(text));
                 }
             });
-            message?
+            // Neither plain text nor a `Status`: shown as it is, escaped.
+            if is_status {
+                message?
+            } else {
+                show_bytes(body.trim_ascii())
+            }
         }
     };
-    let mut text: String = text.chars().filter(|c| !c.is_control()).collect();
-    if text.len() > 512 {
-        let cut = (0..=512)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        text.truncate(cut);
-        text.push('…');
-    }
-    (!text.is_empty()).then_some(text)
+    (!shown.is_empty()).then_some(shown)
 }
 
 /// Sends `batch` in as many requests as it takes to keep each under [`MAX_REQUEST_BODY`]
@@ -374,7 +371,7 @@ fn error_message(body: &[u8]) -> Option<String> {
 pub(crate) async fn send_in_parts<'a, Fut>(
     batch: &'a [SpanData],
     encode: impl Fn(&'a [SpanData]) -> Vec<u8>,
-    send: impl Fn(Vec<u8>) -> Fut,
+    send: impl Fn(Vec<u8>, u64) -> Fut,
 ) -> PartsSent
 where
     Fut: std::future::Future<Output = Result<(), ExportError>>,
@@ -402,7 +399,7 @@ where
             }
             continue;
         }
-        if let Err(error) = send(body).await {
+        if let Err(error) = send(body, part.len() as u64).await {
             outcome.failed += part.len() as u64;
             outcome.last_error = Some(error);
         }
@@ -455,9 +452,19 @@ mod tests {
         ];
         assert_eq!(error_message(&status), Some("bad span".into()));
         assert_eq!(error_message(b""), None);
-        assert_eq!(error_message(&[0xff, 0xff]), None);
+        assert_eq!(error_message(&[0x08, 0x03]), None);
+        assert_eq!(error_message(&[0xff, 0xff]).unwrap(), "\u{fffd}\u{fffd}");
         let long = "é".repeat(1000);
         let cut = error_message(long.as_bytes()).unwrap();
-        assert!(cut.len() <= 512 + '…'.len_utf8() && cut.ends_with('…'));
+        assert!(
+            cut.len() <= 540 && cut.ends_with("… (1488 more bytes)"),
+            "{cut}"
+        );
+        // A body with forged log lines and terminal escapes stays one escaped line.
+        let forged = "bad\n[ERROR forged] x\u{1b}[2J";
+        assert_eq!(
+            error_message(forged.as_bytes()).unwrap(),
+            "bad\\n[ERROR forged] x\\u{1b}[2J"
+        );
     }
 }

@@ -235,7 +235,7 @@ impl ZipkinExporter {
 impl Exporter for ZipkinExporter {
     fn export<'a>(&'a self, batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>> {
         Box::pin(within_timeout(self.timeout, async move {
-            send_in_parts(batch, Self::encode, |body| self.send(body))
+            send_in_parts(batch, Self::encode, |body, _spans| self.send(body))
                 .await
                 .into_result(&self.failed)
         }))

@@ -113,8 +113,9 @@ fn read_resource_attributes(
                     variable: NAME,
                     value: raw.clone(),
                     message: format!(
-                        "{pair:?} is not key=value with valid percent-encoding (UTF-8); expected \
-                         key1=value1,key2=value2; the whole variable is ignored"
+                        "\"{}\" is not key=value with valid percent-encoding (UTF-8); expected \
+                         key1=value1,key2=value2; the whole variable is ignored",
+                        crate::untrusted::Untrusted::new(pair)
                     ),
                 });
                 return Vec::new();

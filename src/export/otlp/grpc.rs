@@ -158,7 +158,11 @@ impl GrpcSender {
 /// The OTLP/gRPC "Failures" table: these codes are retryable, `RESOURCE_EXHAUSTED` only when
 /// the server sent `RetryInfo` (it says the server may recover), everything else is final.
 fn classify(status: &Status) -> Attempt {
-    let error = format!("gRPC {:?}: {}", status.code(), status.message());
+    let error = format!(
+        "gRPC {:?}: {}",
+        status.code(),
+        crate::untrusted::Untrusted::new(status.message())
+    );
     let retry_info = retry_delay(status.details());
     let retryable = match status.code() {
         Code::Cancelled

@@ -252,8 +252,8 @@ impl OtlpExporter {
         body
     }
 
-    /// Sends one request holding `batch`, with retries.
-    async fn send(&self, body: Vec<u8>) -> Result<(), ExportError> {
+    /// Sends one request holding `spans` spans, with retries.
+    async fn send(&self, body: Vec<u8>, spans: u64) -> Result<(), ExportError> {
         let outcome = match &self.transport {
             Transport::Http(sender) => {
                 let body = sender.prepare(body).map_err(ExportError)?;
@@ -280,7 +280,8 @@ impl OtlpExporter {
         };
         match outcome {
             Ok((rejected, message)) => {
-                self.partial_success(rejected, &message);
+                // A receiver cannot refuse more spans than it was sent (one claimed 2^62).
+                self.partial_success(rejected.min(spans), &message);
                 Ok(())
             }
             Err(error) => Err(ExportError(format!(
@@ -291,7 +292,8 @@ impl OtlpExporter {
     }
 
     /// Counts and logs a partial success: at `warn` level the first time, at `debug` after
-    /// that, so a receiver that always rejects something does not flood the logs.
+    /// that, so a receiver that always rejects something does not flood the logs. `message` is
+    /// the receiver's, already bounded and escaped by the decoders.
     fn partial_success(&self, rejected: u64, message: &str) {
         if rejected == 0 && message.is_empty() {
             return;
@@ -334,7 +336,8 @@ fn partial_success_json(body: &[u8]) -> Attempt {
         serde_json::Value::String(s) => s.parse().unwrap_or(0),
         other => other.as_i64().unwrap_or(0),
     };
-    let message = partial["errorMessage"].as_str().unwrap_or("").to_string();
+    let message = partial["errorMessage"].as_str().unwrap_or("");
+    let message = crate::untrusted::Untrusted::new(message).to_string();
     accepted(rejected, message)
 }
 
@@ -349,9 +352,13 @@ impl OtlpExporter {
 impl Exporter for OtlpExporter {
     fn export<'a>(&'a self, batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>> {
         Box::pin(within_timeout(self.timeout, async move {
-            send_in_parts(batch, |part| self.encode(part), |body| self.send(body))
-                .await
-                .into_result(&self.failed)
+            send_in_parts(
+                batch,
+                |part| self.encode(part),
+                |body, spans| self.send(body, spans),
+            )
+            .await
+            .into_result(&self.failed)
         }))
     }
 

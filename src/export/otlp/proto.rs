@@ -417,7 +417,8 @@ fn message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
 pub(crate) struct PartialSuccess {
     /// `rejected_spans`: spans the receiver did not accept.
     pub(crate) rejected_spans: i64,
-    /// `error_message`: why, or a warning when nothing was rejected.
+    /// `error_message`: why, or a warning when nothing was rejected; the receiver wrote it,
+    /// so it is kept bounded and escaped.
     pub(crate) error_message: String,
 }
 
@@ -432,7 +433,7 @@ pub(crate) fn decode_partial_success(body: &[u8]) -> Option<PartialSuccess> {
             let complete = for_each_field(inner, |field, value| match (field, value) {
                 (1, Field::Varint(n)) => partial.rejected_spans = n as i64,
                 (2, Field::Len(text)) => {
-                    partial.error_message = String::from_utf8_lossy(text).into_owned();
+                    partial.error_message = crate::untrusted::show_bytes(text);
                 }
                 _ => {}
             });

@@ -1,0 +1,131 @@
+//! [`Untrusted`]: the one way text from the network or the environment reaches a log line or
+//! an error message.
+//!
+//! A receiver's partial-success message, a gRPC status message, the body of an error response,
+//! a header value or a configuration value is written by somebody else. Logged as it came, it
+//! can flood the logs (a 3.5 MB message became 60,000 lines), forge lines that look like the
+//! service's own (`\n[ERROR] …`), or drive the reader's terminal (`ESC[2J`). Every such text is
+//! shown through [`Untrusted`]: at most a bounded number of bytes, on one line, with control,
+//! line-breaking and bidirectional-override characters escaped. Backslashes are left alone, so
+//! showing a text twice changes nothing more than showing it once.
+
+use std::fmt;
+
+/// Bytes of an untrusted text shown at most, unless a caller asks for another bound.
+pub(crate) const MAX_SHOWN: usize = 512;
+
+/// Shows an untrusted text bounded, escaped and on one line.
+///
+/// `format!("{}", Untrusted::new(text))` writes at most [`MAX_SHOWN`] bytes of `text` (cut at a
+/// character boundary) with every control, line-separating and bidi-override character
+/// written as an escape such as `\n` or `\u{1b}`, followed, when cut, by how much was left
+/// out.
+#[derive(Clone, Copy)]
+pub(crate) struct Untrusted<'a> {
+    text: &'a str,
+    max_bytes: usize,
+}
+
+impl<'a> Untrusted<'a> {
+    /// `text`, shown with the default bound.
+    pub(crate) fn new(text: &'a str) -> Self {
+        Self::bounded(text, MAX_SHOWN)
+    }
+
+    /// `text`, of which at most `max_bytes` bytes are shown.
+    pub(crate) fn bounded(text: &'a str, max_bytes: usize) -> Self {
+        Self { text, max_bytes }
+    }
+}
+
+/// Characters that must not reach a log as themselves: C0 and C1 controls (newlines, `ESC`),
+/// the Unicode line and paragraph separators, and the bidirectional overrides and isolates
+/// that reorder what a reader sees.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+impl fmt::Display for Untrusted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cut = if self.text.len() <= self.max_bytes {
+            self.text.len()
+        } else {
+            (0..=self.max_bytes)
+                .rev()
+                .find(|&i| self.text.is_char_boundary(i))
+                .unwrap_or(0)
+        };
+        let shown = &self.text[..cut];
+        let mut plain_from = 0;
+        for (i, c) in shown.char_indices() {
+            if needs_escape(c) {
+                f.write_str(&shown[plain_from..i])?;
+                match c {
+                    '\n' => f.write_str("\\n")?,
+                    '\r' => f.write_str("\\r")?,
+                    '\t' => f.write_str("\\t")?,
+                    c => write!(f, "{}", c.escape_unicode())?,
+                }
+                plain_from = i + c.len_utf8();
+            }
+        }
+        f.write_str(&shown[plain_from..])?;
+        if cut < self.text.len() {
+            write!(f, "… ({} more bytes)", self.text.len() - cut)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Untrusted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
+    }
+}
+
+/// Untrusted bytes shown as [`Untrusted`] shows text: only the first [`MAX_SHOWN`] of them
+/// are read (invalid UTF-8 replaced), so that a huge payload is never copied whole just to be
+/// shown.
+pub(crate) fn show_bytes(bytes: &[u8]) -> String {
+    let cut = bytes.len().min(MAX_SHOWN);
+    let text = String::from_utf8_lossy(&bytes[..cut]);
+    let mut shown = Untrusted::bounded(&text, usize::MAX).to_string();
+    if cut < bytes.len() {
+        shown.push_str(&format!("… ({} more bytes)", bytes.len() - cut));
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_bounded_escaped_line() {
+        let hostile = "ok\n[ERROR forged] pwned\r\n\u{1b}[2J\u{2028}\u{202e}evil\tend";
+        let shown = Untrusted::new(hostile).to_string();
+        assert_eq!(
+            shown,
+            "ok\\n[ERROR forged] pwned\\r\\n\\u{1b}[2J\\u{2028}\\u{202e}evil\\tend"
+        );
+        assert!(!shown.chars().any(needs_escape));
+
+        let huge = "é".repeat(1_000_000);
+        let shown = Untrusted::new(&huge).to_string();
+        assert!(shown.len() < MAX_SHOWN + 40, "{}", shown.len());
+        assert!(shown.ends_with("… (1999488 more bytes)"), "{shown}");
+        // Showing twice is showing once.
+        let once = Untrusted::new(hostile).to_string();
+        assert_eq!(Untrusted::new(&once).to_string(), once);
+        assert_eq!(Untrusted::bounded("abc", 0).to_string(), "… (3 more bytes)");
+    }
+
+    #[test]
+    fn bytes_are_shown_from_a_bounded_prefix() {
+        assert_eq!(show_bytes(b"a\nb"), "a\\nb");
+        assert_eq!(show_bytes(&[b'a', 0xff]), "a\u{fffd}");
+        let shown = show_bytes(&vec![b'x'; 4_000_000]);
+        assert_eq!(shown, format!("{}… (3999488 more bytes)", "x".repeat(512)));
+    }
+}
