@@ -144,5 +144,68 @@ fn ids(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, traceparent, tracestate, baggage, ids);
+/// Hostile headers beside a valid one of the same kind, in the same run: the largest that
+/// must be propagated (baggage: 64 members, 8 KiB; tracestate: 32 members) and a typical one.
+/// Parsing stops at the limits, so the hostile ones cost within a small multiple of the
+/// largest valid one, whatever their size (issue 15).
+fn hostile(c: &mut Criterion) {
+    let largest_baggage = (0..64)
+        .map(|i| format!("key{i:02}={}", "v".repeat(120)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cases = [
+        ("valid_10_entries", baggage_10()),
+        ("valid_largest_64_entries_8kb", largest_baggage),
+        (
+            "hostile_10000_entries",
+            (0..10_000)
+                .map(|i| format!("k{i}=v{i}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        (
+            "hostile_380kb_one_member",
+            format!("k={}", "x".repeat(380_000)),
+        ),
+        ("hostile_380kb_small_members", "a=b,".repeat(95_000)),
+    ];
+    let mut group = c.benchmark_group("baggage_hostile");
+    for (name, value) in &cases {
+        let incoming = headers(&[("baggage", value)]);
+        group.bench_function(*name, |b| {
+            b.iter(|| BaggagePropagator.extract(black_box(&incoming)))
+        });
+    }
+    group.finish();
+
+    let largest_state = (0..32)
+        .map(|i| format!("{:a<250}={}", format!("vendor{i:02}"), "v".repeat(250)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let cases = [
+        ("valid_32_members", tracestate_32()),
+        ("valid_largest_32_members_16kb", largest_state),
+        (
+            "hostile_10000_members",
+            (0..10_000)
+                .map(|i| format!("k{i}=v"))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        (
+            "hostile_64kb_one_member",
+            format!("k={}", "v".repeat(64 << 10)),
+        ),
+        ("hostile_30kb_of_commas", ",".repeat(30 << 10)),
+    ];
+    let mut group = c.benchmark_group("tracestate_hostile");
+    for (name, value) in &cases {
+        group.bench_function(*name, |b| {
+            b.iter(|| TraceState::from_header_lines([black_box(value.as_bytes())]))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, traceparent, tracestate, baggage, ids, hostile);
 criterion_main!(benches);

@@ -16,14 +16,15 @@ pub(crate) const MAX_SHOWN: usize = 512;
 
 /// Shows an untrusted text bounded, escaped and on one line.
 ///
-/// `format!("{}", Untrusted::new(text))` writes at most [`MAX_SHOWN`] bytes of `text` (cut at a
-/// character boundary) with every control, line-separating and bidi-override character
-/// written as an escape such as `\n` or `\u{1b}`, followed, when cut, by how much was left
-/// out.
+/// `format!("{}", Untrusted::new(text))` writes `text` with every control, line-separating
+/// and bidi-override character as an escape such as `\n` or `\u{1b}`, and stops before
+/// [`MAX_SHOWN`] bytes are written, saying how many bytes of `text` were left out.
 #[derive(Clone, Copy)]
 pub(crate) struct Untrusted<'a> {
     text: &'a str,
     max_bytes: usize,
+    /// Bytes of the original that come after `text` and were never read (see [`show_bytes`]).
+    unread: usize,
 }
 
 impl<'a> Untrusted<'a> {
@@ -34,7 +35,11 @@ impl<'a> Untrusted<'a> {
 
     /// `text`, of which at most `max_bytes` bytes are shown.
     pub(crate) fn bounded(text: &'a str, max_bytes: usize) -> Self {
-        Self { text, max_bytes }
+        Self {
+            text,
+            max_bytes,
+            unread: 0,
+        }
     }
 }
 
@@ -48,33 +53,43 @@ fn needs_escape(c: char) -> bool {
 
 impl fmt::Display for Untrusted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cut = if self.text.len() <= self.max_bytes {
-            self.text.len()
-        } else {
-            (0..=self.max_bytes)
-                .rev()
-                .find(|&i| self.text.is_char_boundary(i))
-                .unwrap_or(0)
-        };
-        let shown = &self.text[..cut];
+        // The bound is on what is written, escapes included, so that a text of nothing but
+        // control characters is no longer than any other.
+        let mut written = 0;
         let mut plain_from = 0;
-        for (i, c) in shown.char_indices() {
+        let mut escape = String::new();
+        for (i, c) in self.text.char_indices() {
+            escape.clear();
             if needs_escape(c) {
-                f.write_str(&shown[plain_from..i])?;
                 match c {
-                    '\n' => f.write_str("\\n")?,
-                    '\r' => f.write_str("\\r")?,
-                    '\t' => f.write_str("\\t")?,
-                    c => write!(f, "{}", c.escape_unicode())?,
+                    '\n' => escape.push_str("\\n"),
+                    '\r' => escape.push_str("\\r"),
+                    '\t' => escape.push_str("\\t"),
+                    c => escape.extend(c.escape_unicode()),
                 }
+            }
+            let len = if escape.is_empty() {
+                c.len_utf8()
+            } else {
+                escape.len()
+            };
+            if written + len > self.max_bytes {
+                f.write_str(&self.text[plain_from..i])?;
+                let left_out = self.text.len() - i + self.unread;
+                return write!(f, "… ({left_out} more bytes)");
+            }
+            written += len;
+            if !escape.is_empty() {
+                f.write_str(&self.text[plain_from..i])?;
+                f.write_str(&escape)?;
                 plain_from = i + c.len_utf8();
             }
         }
-        f.write_str(&shown[plain_from..])?;
-        if cut < self.text.len() {
-            write!(f, "… ({} more bytes)", self.text.len() - cut)?;
+        f.write_str(&self.text[plain_from..])?;
+        match self.unread {
+            0 => Ok(()),
+            unread => write!(f, "… ({unread} more bytes)"),
         }
-        Ok(())
     }
 }
 
@@ -90,11 +105,11 @@ impl fmt::Debug for Untrusted<'_> {
 pub(crate) fn show_bytes(bytes: &[u8]) -> String {
     let cut = bytes.len().min(MAX_SHOWN);
     let text = String::from_utf8_lossy(&bytes[..cut]);
-    let mut shown = Untrusted::bounded(&text, usize::MAX).to_string();
-    if cut < bytes.len() {
-        shown.push_str(&format!("… ({} more bytes)", bytes.len() - cut));
+    Untrusted {
+        unread: bytes.len() - cut,
+        ..Untrusted::new(&text)
     }
-    shown
+    .to_string()
 }
 
 #[cfg(test)]
@@ -115,6 +130,13 @@ mod tests {
         let shown = Untrusted::new(&huge).to_string();
         assert!(shown.len() < MAX_SHOWN + 40, "{}", shown.len());
         assert!(shown.ends_with("… (1999488 more bytes)"), "{shown}");
+        // Escapes count towards the bound.
+        let escapes = "\u{1b}".repeat(10_000);
+        let shown = Untrusted::new(&escapes).to_string();
+        assert_eq!(
+            shown,
+            format!("{}… (9915 more bytes)", "\\u{1b}".repeat(85))
+        );
         // Showing twice is showing once.
         let once = Untrusted::new(hostile).to_string();
         assert_eq!(Untrusted::new(&once).to_string(), once);

@@ -320,3 +320,78 @@ fn an_unsampled_grpc_call_through_the_server_layer_allocates_nothing() {
     assert!(sink.spans().is_empty());
     assert_eq!(tracer.stats().sampled_out, 2);
 }
+
+/// What extracting `headers` with every propagator allocates.
+fn extraction_allocations(headers: &HeaderMap) -> usize {
+    use tracewire::propagation::{
+        B3Propagator, BaggagePropagator, CompositePropagator, JaegerPropagator, Propagator,
+        TraceContextPropagator, XRayPropagator,
+    };
+    let propagator = CompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator),
+        Box::new(B3Propagator::single()),
+        Box::new(JaegerPropagator),
+        Box::new(XRayPropagator),
+    ]);
+    allocations_during(|| drop(propagator.extract(headers)))
+}
+
+fn with_header(name: &'static str, value: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        http::HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    );
+    headers.insert(name, http::HeaderValue::from_str(value).unwrap());
+    headers
+}
+
+/// A hostile header costs what the largest valid one of its kind costs, give or take a small
+/// factor, however large it is: parsing stops building once the limits are reached.
+#[test]
+fn hostile_propagation_headers_allocate_within_a_bound() {
+    // The largest baggage that must be propagated: 64 members, 8192 bytes.
+    let largest_valid: Vec<String> = (0..64)
+        .map(|i| format!("key{i:02}={}", "v".repeat(120)))
+        .collect();
+    let largest_valid = largest_valid.join(",");
+    assert!(largest_valid.len() <= 8192);
+    let valid = extraction_allocations(&with_header("baggage", &largest_valid));
+
+    let ten_thousand: Vec<String> = (0..10_000).map(|i| format!("k{i}=v{i}")).collect();
+    let hostile = [
+        ("10,000 entries", ten_thousand.join(",")),
+        ("380 KB", format!("k={}", "x".repeat(380_000))),
+        ("380 KB of small members", "a=b,".repeat(95_000)),
+        ("bad escapes", "k=%zz%%,".repeat(10_000)),
+    ];
+    for (what, value) in hostile {
+        let cost = extraction_allocations(&with_header("baggage", &value));
+        assert!(
+            cost <= 3 * valid,
+            "baggage, {what}: {cost} allocations, {valid} for the largest valid one"
+        );
+    }
+
+    let largest_state: Vec<String> = (0..32).map(|i| format!("vendor{i}=value{i}")).collect();
+    let valid = extraction_allocations(&with_header("tracestate", &largest_state.join(",")));
+    let members: Vec<String> = (0..10_000).map(|i| format!("k{i}=v")).collect();
+    let cost = extraction_allocations(&with_header("tracestate", &members.join(",")));
+    assert!(
+        cost <= 3 * valid.max(1),
+        "tracestate: {cost} allocations, {valid} valid"
+    );
+
+    let valid = extraction_allocations(&with_header("uberctx-tenant", "acme"));
+    let mut headers = with_header("uber-trace-id", &"4bf92f3577b34da6:".repeat(500));
+    for i in 0..90 {
+        let name = http::HeaderName::try_from(format!("uberctx-k{i}")).unwrap();
+        headers.insert(
+            name,
+            http::HeaderValue::from_str(&"v".repeat(4000)).unwrap(),
+        );
+    }
+    let cost = extraction_allocations(&headers);
+    assert!(cost <= 64 * 3 * valid.max(1), "jaeger: {cost} allocations");
+}

@@ -594,3 +594,100 @@ fn a_stream_of_local_batches_does_not_hold_plain_spans_back_past_the_schedule() 
     stream.join().unwrap();
     assert!(exported(), "the plain span waited out the whole stream");
 }
+
+/// `queued = exported + failed + rejected + unsent`, and nothing pending.
+fn assert_every_queued_span_counted_once(stats: tracewire::sink::SinkStats) {
+    assert_eq!(
+        stats.queued,
+        stats.exported + stats.export_failed + stats.export_rejected + stats.dropped_unsent,
+        "{stats:?}"
+    );
+    assert_eq!(stats.pending(), 0, "{stats:?}");
+}
+
+#[test]
+fn a_shutdown_that_times_out_counts_and_names_every_span_it_gives_up() {
+    // An exporter that never answers: the first batches time out and fail; then shutdown's
+    // deadline passes with a batch in flight and the rest still queued.
+    let exporter = GatedExporter::with_permits(0);
+    let tracer = tracer_with(
+        exporter.clone(),
+        BatchConfig {
+            max_queue_size: 4096,
+            max_export_batch_size: 512,
+            scheduled_delay: Duration::from_millis(10),
+            export_timeout: Duration::from_millis(100),
+        },
+    );
+    for _ in 0..3296 {
+        tracer.span("doomed").start().end();
+    }
+    // Wait until one export has failed and the next is in flight.
+    let started = std::time::Instant::now();
+    while tracer.stats().sink.export_failed == 0 || exporter.begun.load(Ordering::SeqCst) < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no export began"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let result = tracer.shutdown(Duration::from_millis(50));
+    let stats = tracer.stats().sink;
+    let Err(SinkError::ShutdownTimeout { unsent, .. }) = result else {
+        panic!("expected a shutdown timeout, got {result:?}");
+    };
+    assert_eq!(stats.queued, 3296);
+    assert_eq!(stats.exported, 0);
+    assert!(stats.export_failed >= 512, "{stats:?}");
+    assert_eq!(unsent, stats.dropped_unsent, "{stats:?}");
+    assert_eq!(unsent + stats.export_failed, 3296, "{stats:?}");
+    assert_every_queued_span_counted_once(stats);
+    assert!(
+        result
+            .unwrap_err()
+            .to_string()
+            .contains(&format!("{unsent} spans were never sent"))
+    );
+
+    // The worker was cancelled, not left exporting: nothing changes later.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(tracer.stats().sink, stats);
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn local_spans_held_by_the_worker_are_counted_when_shutdown_gives_up() {
+    let exporter = GatedExporter::with_permits(0);
+    let tracer = tracer_with(
+        exporter.clone(),
+        BatchConfig {
+            scheduled_delay: Duration::from_millis(10),
+            export_timeout: Duration::ZERO,
+            ..config(4096, 50)
+        },
+    );
+    // Local batches of 64 with a batch size of 50: the worker carries the rest of one.
+    local_spans(&tracer, 300);
+    tracer.span("plain").start().end();
+    let started = std::time::Instant::now();
+    while exporter.begun.load(Ordering::SeqCst) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no export began"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let result = tracer.shutdown(Duration::from_millis(20));
+    let stats = tracer.stats().sink;
+    // 300 local spans, the span they were under, and a plain one: none was sent.
+    assert_eq!(stats.queued, 302);
+    assert_eq!(
+        result,
+        Err(SinkError::ShutdownTimeout {
+            after: Duration::from_millis(20),
+            unsent: 302
+        })
+    );
+    assert_every_queued_span_counted_once(stats);
+}

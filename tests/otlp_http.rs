@@ -589,3 +589,49 @@ async fn oversized_or_garbage_success_bodies_are_not_read_and_not_errors() {
         "6 in the memory sink, 6 in the batch sink"
     );
 }
+
+/// A collector that takes the request and never answers: once shutdown's deadline passes,
+/// every span is in exactly one counter and the result names the ones given up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_collector_loses_nothing_silently_at_shutdown() {
+    let receiver = Receiver::start().await;
+    receiver.script([Answer {
+        delay: Duration::from_secs(3600),
+        ..Answer::status(200)
+    }]);
+    let exporter = OtlpExporter::http(&receiver.base_url()).unwrap();
+    let tracer = tracer_with(BatchSink::with_config(
+        exporter,
+        BatchConfig {
+            max_export_batch_size: 64,
+            scheduled_delay: Duration::from_millis(10),
+            ..BatchConfig::default()
+        },
+    ));
+    for i in 0..200 {
+        tracer.span(format!("span {i}")).start().end();
+    }
+    assert!(eventually(Duration::from_secs(10), || receiver.received().len() == 1).await);
+
+    let shut = tracer.clone();
+    let result = tokio::task::spawn_blocking(move || shut.shutdown(Duration::from_millis(200)))
+        .await
+        .unwrap();
+    let stats = tracer.stats().sink;
+    assert_eq!(
+        result,
+        Err(tracewire::sink::SinkError::ShutdownTimeout {
+            after: Duration::from_millis(200),
+            unsent: 200
+        })
+    );
+    assert_eq!(
+        (stats.queued, stats.dropped_unsent, stats.pending()),
+        (200, 200, 0)
+    );
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "nothing is sent after giving up"
+    );
+}

@@ -8,6 +8,52 @@ use super::trim_ows;
 /// the list holds at most 64 members and 8192 bytes; beyond that whole members are dropped.
 pub(crate) const MAX_MEMBERS: usize = 64;
 pub(crate) const MAX_BYTES: usize = 8192;
+/// Header bytes read at most (see [`Baggage::from_header_lines`]).
+const MAX_SCANNED_BYTES: usize = 2 * MAX_BYTES;
+/// `baggage-string = list-member 0*179( OWS "," OWS list-member )` (§3.3.1).
+pub(crate) const MAX_LIST_MEMBERS: usize = 180;
+
+/// How much of a hostile header a parser still reads: bytes of header lines and list members
+/// visited. A parser takes from it as it goes and stops when it runs out, so the work a header
+/// costs stays within a small multiple of the largest valid one ("scan, don't build").
+pub(crate) struct ScanBudget {
+    /// Header bytes still to read.
+    pub(crate) bytes: usize,
+    /// List members still to visit.
+    pub(crate) members: usize,
+}
+
+impl ScanBudget {
+    /// The part of `line` within the byte budget, cut after its last whole member (at a
+    /// comma), so that no member is read truncated; `None` when nothing of it is left to read.
+    pub(crate) fn take_line<'a>(&mut self, line: &'a [u8]) -> Option<&'a [u8]> {
+        if line.len() <= self.bytes {
+            self.bytes -= line.len();
+            return Some(line);
+        }
+        let cut = line[..self.bytes].iter().rposition(|&b| b == b',')?;
+        self.bytes = 0;
+        Some(&line[..cut])
+    }
+
+    /// Takes the whole of `line`, if it is within the byte budget.
+    pub(crate) fn take_whole_line(&mut self, line: &[u8]) -> bool {
+        let fits = line.len() <= self.bytes;
+        if fits {
+            self.bytes -= line.len();
+        }
+        fits
+    }
+
+    /// Counts one list member visited; `false` once the budget is spent.
+    pub(crate) fn take_member(&mut self) -> bool {
+        #[cfg(test)]
+        super::count_visited_member();
+        let left = self.members > 0;
+        self.members = self.members.saturating_sub(1);
+        left
+    }
+}
 
 /// Application-defined key/value pairs that travel with a request (W3C Baggage).
 ///
@@ -175,11 +221,40 @@ impl Baggage {
     /// A malformed member is skipped and the rest kept (the spec leaves malformed input to the
     /// implementation, §4). Members beyond the limits of 64 members or 8192 bytes are dropped
     /// whole.
+    ///
+    /// The work is bounded whatever comes in: parsing reads at most 16 KiB of the combined
+    /// header (twice the largest list that must be propagated, room for optional whitespace)
+    /// and looks at no more than 180 list members (the most the grammar allows), ending each
+    /// cut at a member boundary; a member that cannot fit or, once 64 are held, replaces no
+    /// key is skipped without being built. A header past those bounds is beyond what the
+    /// limits (§3.3.4) ask a platform to propagate.
+    ///
+    /// ```
+    /// use tracewire::Baggage;
+    ///
+    /// let hostile = "k=v,".repeat(10_000);
+    /// let baggage = Baggage::from_header_lines([hostile.as_bytes()]);
+    /// assert_eq!(baggage.len(), 1); // one key, repeated: read up to the bound, no further
+    /// ```
     pub fn from_header_lines<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let mut baggage = Self::default();
         let mut bytes = 0;
+        let mut budget = ScanBudget {
+            bytes: MAX_SCANNED_BYTES,
+            members: MAX_LIST_MEMBERS,
+        };
         for line in lines {
+            let Some(line) = budget.take_line(line) else {
+                break;
+            };
             for raw in line.split(|&b| b == b',') {
+                if !budget.take_member() {
+                    return baggage;
+                }
+                let full = baggage.len() == MAX_MEMBERS;
+                if raw.len() > MAX_BYTES || (full && !baggage.holds_key_of(raw)) {
+                    continue;
+                }
                 let Some(entry) = parse_member(raw) else {
                     continue;
                 };
@@ -189,9 +264,7 @@ impl Baggage {
                     .position(&entry.key)
                     .map(|i| baggage.entries[i].encoded_len() + 1);
                 let bytes_before = bytes - replaced.unwrap_or(0);
-                if (replaced.is_none() && baggage.len() == MAX_MEMBERS)
-                    || bytes_before + len > MAX_BYTES
-                {
+                if (replaced.is_none() && full) || bytes_before + len > MAX_BYTES {
                     continue;
                 }
                 // The member plus its separating comma: `bytes` runs one ahead of the header.
@@ -200,6 +273,13 @@ impl Baggage {
             }
         }
         baggage
+    }
+
+    /// Whether the key of the raw member `raw` is held already (without building it).
+    fn holds_key_of(&self, raw: &[u8]) -> bool {
+        let pair = raw.split(|&b| b == b';').next().unwrap_or_default();
+        let key = trim_ows(pair.split(|&b| b == b'=').next().unwrap_or_default());
+        self.entries.iter().any(|e| e.key.as_bytes() == key)
     }
 
     /// The decoded value of `key`.
@@ -396,7 +476,8 @@ pub(crate) fn percent_decode(value: &[u8]) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&bytes).into_owned()
+    // Valid UTF-8 (the usual case) keeps its buffer; only invalid input is copied lossily.
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn needs_escape(b: u8) -> bool {
@@ -559,6 +640,55 @@ mod tests {
             Some("c"),
             "fits once the big value is replaced"
         );
+    }
+
+    /// What a hostile header costs: the members visited and built stay within a small bound
+    /// whatever its size (the limits of §3.3.4 are passed long before).
+    #[test]
+    fn hostile_headers_cost_a_bounded_amount_of_work() {
+        let cases = [
+            (
+                "10,000 distinct members",
+                (0..10_000)
+                    .map(|i| format!("k{i}=v{i}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ("10,000 members of one key", "k=v,".repeat(10_000)),
+            ("380 KB of one member", format!("k={}", "v".repeat(380_000))),
+            ("380 KB of commas", ",".repeat(380_000)),
+            ("bad escapes", "k=%zz%,".repeat(10_000)),
+        ];
+        for (what, header) in cases {
+            let visited = crate::context::visited_members_during(|| {
+                let baggage = Baggage::from_header_lines([header.as_bytes()]);
+                assert!(baggage.len() <= MAX_MEMBERS, "{what}");
+            });
+            assert!(
+                visited <= MAX_LIST_MEMBERS + 1,
+                "{what}: {visited} members visited"
+            );
+        }
+        // Split over many lines, the bound holds for the combined header.
+        let line = "a=1,b=2";
+        let visited = crate::context::visited_members_during(|| {
+            Baggage::from_header_lines(std::iter::repeat_n(line.as_bytes(), 10_000));
+        });
+        assert!(visited <= MAX_LIST_MEMBERS + 1, "{visited}");
+        // A full list still lets a later member replace a held key.
+        let mut header: Vec<String> = (0..64).map(|i| format!("k{i}=v")).collect();
+        header.push("k0=new".into());
+        let baggage = Baggage::from_header_lines([header.join(",").as_bytes()]);
+        assert_eq!((baggage.len(), baggage.get("k0")), (64, Some("new")));
+    }
+
+    #[test]
+    fn a_cut_never_reads_a_member_truncated() {
+        // The 16 KiB bound falls inside the long value: that member is dropped whole.
+        let header = format!("{},long={}", "k=v,".repeat(4000), "x".repeat(1000));
+        let baggage = Baggage::from_header_lines([header.as_bytes()]);
+        assert_eq!(baggage.get("long"), None);
+        assert_eq!(baggage.get("k"), Some("v"));
     }
 
     #[test]

@@ -11,7 +11,10 @@ mod trace_state;
 use std::fmt;
 
 pub use baggage::{Baggage, BaggageEntry, BaggageError, BaggageProperty};
-pub(crate) use baggage::{percent_decode, percent_encode_into};
+pub(crate) use baggage::{
+    MAX_BYTES as MAX_BAGGAGE_BYTES, MAX_LIST_MEMBERS, ScanBudget, percent_decode,
+    percent_encode_into,
+};
 pub use trace_state::{TraceState, TraceStateError};
 
 use crate::id::{SpanId, TraceId};
@@ -243,6 +246,25 @@ impl SpanContext {
         }
         self
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// List members the header parsers of this thread visited, for the tests that bound them.
+    static VISITED_MEMBERS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+pub(crate) fn count_visited_member() {
+    VISITED_MEMBERS.with(|n| n.set(n.get() + 1));
+}
+
+/// How many list members the header parsers visited while `f` ran on this thread.
+#[cfg(test)]
+pub(crate) fn visited_members_during(f: impl FnOnce()) -> usize {
+    let before = VISITED_MEMBERS.with(std::cell::Cell::get);
+    f();
+    VISITED_MEMBERS.with(std::cell::Cell::get) - before
 }
 
 /// Strips the spaces and tabs (OWS, RFC 9110 §5.6.3) around a header value or list member.

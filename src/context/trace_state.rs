@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use super::baggage::ScanBudget;
 use super::trim_ows;
 
 /// The most list members a `tracestate` may hold (§3.3.1.1).
@@ -14,6 +15,12 @@ const LONG_MEMBER: usize = 128;
 /// The longest key and value (§3.3.1.3.1, §3.3.1.3.2).
 const MAX_KEY_LEN: usize = 256;
 const MAX_VALUE_LEN: usize = 256;
+/// Header bytes read at most: 32 members of the longest key and value with their commas take
+/// 16,447 bytes, so twice that leaves room for whitespace and empty members, and anything
+/// longer cannot be a valid list.
+const MAX_SCANNED_BYTES: usize = 32 * 1024;
+/// List members visited at most, empty ones included (four times the 32 a list may hold).
+const MAX_LIST_MEMBERS: usize = 4 * MAX_MEMBERS;
 
 /// The vendor-specific `tracestate` list of a trace: up to 32 `key=value` members, the most
 /// recently updated first.
@@ -71,6 +78,9 @@ pub enum TraceStateError {
     MissingEquals,
     /// The list holds more than 32 members (§3.3.1.1).
     TooManyMembers,
+    /// The header is longer than 32 KiB, or holds more than 128 list members counting empty
+    /// ones: more than a list of 32 members can take, so it is not read any further.
+    TooLong,
 }
 
 impl fmt::Display for TraceStateError {
@@ -84,6 +94,10 @@ impl fmt::Display for TraceStateError {
             }
             Self::MissingEquals => "a tracestate list member must be key=value (§3.3.1.2)",
             Self::TooManyMembers => "a tracestate list holds at most 32 members (§3.3.1.1)",
+            Self::TooLong => {
+                "a tracestate header of over 32 KiB or 128 list members (empty ones included) is \
+                 longer than any list of 32 members (§3.3.1.1) and is not read"
+            }
         })
     }
 }
@@ -116,10 +130,21 @@ impl TraceState {
         let mut only_line: Option<&[u8]> = None;
         let mut lines_seen = 0;
 
+        let mut budget = ScanBudget {
+            bytes: MAX_SCANNED_BYTES,
+            members: MAX_LIST_MEMBERS,
+        };
         for line in lines {
             lines_seen += 1;
             only_line = Some(line);
+            // All or nothing (§3.3.1.1 makes a longer list invalid): never a cut.
+            if !budget.take_whole_line(line) {
+                return Err(TraceStateError::TooLong);
+            }
             for raw in line.split(|&b| b == b',') {
+                if !budget.take_member() {
+                    return Err(TraceStateError::TooLong);
+                }
                 let member = trim_ows(raw);
                 if member.is_empty() {
                     continue;
@@ -313,10 +338,16 @@ fn join_members<'a>(members: impl Iterator<Item = (&'a str, &'a str)>) -> String
 
 /// Validates one trimmed, non-empty member; returns the length and a hash of its key.
 fn split_member(member: &[u8]) -> Result<(usize, u64), TraceStateError> {
+    // The `=` comes within the longest key's length, or the member is invalid anyway.
     let eq = member
         .iter()
+        .take(MAX_KEY_LEN + 1)
         .position(|&b| b == b'=')
-        .ok_or(TraceStateError::MissingEquals)?;
+        .ok_or(if member.len() > MAX_KEY_LEN {
+            TraceStateError::InvalidKey
+        } else {
+            TraceStateError::MissingEquals
+        })?;
     let key_hash = validate_key(&member[..eq])?;
     validate_value(&member[eq + 1..])?;
     Ok((eq, key_hash))
@@ -348,7 +379,7 @@ static CLASS: [u8; 256] = {
 /// `key = ( lcalpha / DIGIT ) 0*255 ( keychar )`, Level 2 (§3.3.1.3.1); returns the key's
 /// FNV-1a hash.
 fn validate_key(key: &[u8]) -> Result<u64, TraceStateError> {
-    let Some(&first) = key.first() else {
+    let Some(&first) = key.first().filter(|_| key.len() <= MAX_KEY_LEN) else {
         return Err(TraceStateError::InvalidKey);
     };
     let mut all = KEY_CHAR;
@@ -357,7 +388,7 @@ fn validate_key(key: &[u8]) -> Result<u64, TraceStateError> {
         all &= CLASS[b as usize];
         hash = (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     }
-    if key.len() > MAX_KEY_LEN || CLASS[first as usize] & KEY_FIRST == 0 || all == 0 {
+    if CLASS[first as usize] & KEY_FIRST == 0 || all == 0 {
         return Err(TraceStateError::InvalidKey);
     }
     Ok(hash)
@@ -365,10 +396,9 @@ fn validate_key(key: &[u8]) -> Result<u64, TraceStateError> {
 
 /// `value = 0*255(chr) nblk-chr` (§3.3.1.3.2).
 fn validate_value(value: &[u8]) -> Result<(), TraceStateError> {
-    let valid = match value.last() {
+    let valid = match value.last().filter(|_| value.len() <= MAX_VALUE_LEN) {
         Some(&last) => {
-            value.len() <= MAX_VALUE_LEN
-                && last != b' '
+            last != b' '
                 && value
                     .iter()
                     .fold(VALUE_CHAR, |all, &b| all & CLASS[b as usize])
@@ -471,6 +501,49 @@ mod tests {
     }
 
     // §3.3.1.2: duplicates keep the header; the first occurrence wins.
+    /// What a hostile header costs: the members visited stay within a small bound whatever
+    /// its size, and such a header is dropped whole.
+    #[test]
+    fn hostile_headers_cost_a_bounded_amount_of_work() {
+        let cases = [
+            (
+                "10,000 members",
+                (0..10_000)
+                    .map(|i| format!("k{i}=v"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ("64 KB of one member", format!("k={}", "v".repeat(64 << 10))),
+            ("30 KB of commas", ",".repeat(30 << 10)),
+            ("a 30 KB key", format!("{}=v", "k".repeat(30 << 10))),
+        ];
+        for (what, header) in cases {
+            let visited = crate::context::visited_members_during(|| {
+                assert!(parse(&[&header]).is_err(), "{what}");
+            });
+            assert!(
+                visited <= MAX_LIST_MEMBERS + 1,
+                "{what}: {visited} members visited"
+            );
+        }
+        // Over many lines too.
+        for (line, error) in [
+            (&b"a=1"[..], TraceStateError::TooManyMembers),
+            (b" ", TraceStateError::TooLong),
+        ] {
+            let visited = crate::context::visited_members_during(|| {
+                let lines = std::iter::repeat_n(line, 10_000);
+                assert_eq!(TraceState::from_header_lines(lines), Err(error));
+            });
+            assert!(visited <= MAX_LIST_MEMBERS + 1, "{visited}");
+        }
+        // The largest valid list is read whole.
+        let largest: Vec<String> = (0..32)
+            .map(|i| format!("{:a<256}={}", format!("k{i}"), "v".repeat(256)))
+            .collect();
+        assert_eq!(parse(&[&largest.join(" , ")]).unwrap().len(), 32);
+    }
+
     #[test]
     fn duplicated_key_keeps_first() {
         let state = parse(&["foo=1,foo=2"]).unwrap();

@@ -104,7 +104,12 @@ impl B3Propagator {
     }
 
     fn extract_single(value: &[u8]) -> Option<SpanContext> {
-        let mut parts = trim_ows(value).split(|&b| b == b'-');
+        let value = trim_ows(value);
+        // `{32 hex}-{16 hex}-{d}-{16 hex}` at the longest: a longer value is not read.
+        if value.len() > 68 {
+            return None;
+        }
+        let mut parts = value.split(|&b| b == b'-');
         let trace_id = parse_trace_id(parts.next()?)?;
         let span_id = parse_span_id(parts.next()?)?;
         let sampling = match parts.next() {

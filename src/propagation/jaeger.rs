@@ -5,7 +5,10 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use super::{
     PropagationContext, Propagator, parse_padded_hex_u128, set_or_remove, single_value, trim_ows,
 };
-use crate::context::{BaggageEntry, SpanContext, TraceFlags, percent_decode, percent_encode_into};
+use crate::context::{
+    BaggageEntry, MAX_BAGGAGE_BYTES, MAX_LIST_MEMBERS, ScanBudget, SpanContext, TraceFlags,
+    percent_decode, percent_encode_into,
+};
 use crate::id::{SpanId, TraceId};
 
 const UBER_TRACE_ID: HeaderName = HeaderName::from_static("uber-trace-id");
@@ -46,7 +49,12 @@ pub struct JaegerPropagator;
 
 impl JaegerPropagator {
     fn parse_trace_header(value: &[u8]) -> Option<SpanContext> {
-        let decoded = decode_colons(trim_ows(value));
+        let value = trim_ows(value);
+        // The longest valid value, every colon URL-encoded: 32 + 16 + 16 + 2 digits and 3 × 3.
+        if value.len() > 75 {
+            return None;
+        }
+        let decoded = decode_colons(value);
         let mut parts = decoded.split(|&b| b == b':');
         let (trace, span, parent, flags) =
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
@@ -76,10 +84,25 @@ impl Propagator for JaegerPropagator {
         {
             super::set_span_context(cx, span);
         }
+        // As for the `baggage` header, a request cannot make this parser do more than the
+        // W3C limits call for: at most as many `uberctx-` headers as a `baggage` list has
+        // members are looked at, at most 16 KiB of their values decoded, and a value that
+        // alone cannot fit is not decoded.
+        let mut budget = ScanBudget {
+            bytes: 2 * MAX_BAGGAGE_BYTES,
+            members: MAX_LIST_MEMBERS,
+        };
         for (name, value) in headers {
             let Some(key) = name.as_str().strip_prefix(BAGGAGE_PREFIX) else {
                 continue;
             };
+            if !budget.take_member() {
+                break;
+            }
+            if value.len() > MAX_BAGGAGE_BYTES.min(budget.bytes) {
+                continue;
+            }
+            budget.bytes -= value.len();
             // Jaeger clients write these with a URL query escape, where `+` is a space.
             let value = trim_ows(value.as_bytes());
             let value = match value.contains(&b'+') {

@@ -239,3 +239,70 @@ fn parse_padded_hex_u128(digits: &[u8], allow_uppercase: bool) -> Option<u128> {
         crate::id::hex::decode_u128(digits)
     }
 }
+
+#[cfg(test)]
+mod hostile_input_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn every_format() -> CompositePropagator {
+        CompositePropagator::new(vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(BaggagePropagator),
+            Box::new(B3Propagator::single()),
+            Box::new(B3Propagator::multi()),
+            Box::new(JaegerPropagator),
+            Box::new(XRayPropagator),
+        ])
+    }
+
+    const NAMES: &[&str] = &[
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "b3",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-sampled",
+        "uber-trace-id",
+        "uberctx-a",
+        "uberctx-b",
+        "x-amzn-trace-id",
+    ];
+
+    /// Arbitrary bytes, some repeated into headers far larger than any valid one.
+    fn hostile_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..300),
+            (prop::collection::vec(any::<u8>(), 1..40), 1usize..20_000)
+                .prop_map(|(fragment, times)| fragment.repeat(times)),
+            ("[a-z0-9=,;% -]{1,12}", 1usize..20_000)
+                .prop_map(|(fragment, times)| fragment.repeat(times).into_bytes()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// No header bytes panic a parser, and the list members any parser visits stay within
+        /// the bounds of its format (180 for `baggage` and for `uberctx-` headers, 128 for
+        /// `tracestate`), however large the input.
+        #[test]
+        fn any_header_bytes_cost_bounded_work(
+            lines in prop::collection::vec((0..NAMES.len(), hostile_bytes()), 1..6)
+        ) {
+            let mut headers = HeaderMap::new();
+            for (name, bytes) in lines {
+                if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                    headers.append(HeaderName::from_static(NAMES[name]), value);
+                }
+            }
+            let visited = crate::context::visited_members_during(|| {
+                let cx = every_format().extract(&headers);
+                assert!(cx.baggage.len() <= 64);
+            });
+            prop_assert!(visited <= 2 * 181 + 129, "{} members visited", visited);
+        }
+    }
+}

@@ -2,10 +2,12 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::Poll;
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use super::{ExportError, Exporter, SinkError, SinkStats, SpanSink};
 use crate::config::{ConfigWarning, Configured, process_env, read_number};
 use crate::counters::ShardedCounters;
 use crate::span::{LocalSpans, LocalSpansIter, SpanData};
+use crate::untrusted::Untrusted;
 
 /// How many spans apart a producer thread checks whether a full batch is waiting (counted
 /// per sink, in the thread's shard of its `queued` counter), at most: a smaller batch is
@@ -228,12 +231,33 @@ struct Shared {
     /// Set by the worker once its final drain is done: a span pushed after that would never
     /// be exported, so whoever finds one in the queue then counts it as dropped.
     drained: AtomicBool,
+    /// Who answers for the spans the worker took out of the queues, and whether a shutdown
+    /// whose deadline passed has given them up (see [`Settlement`]).
+    settlement: Mutex<Settlement>,
+    /// Cancels the export in flight once a shutdown has given up on it.
+    cancel: tokio::sync::Notify,
+    /// Queued spans never sent: given up by a shutdown whose deadline passed (queued or in
+    /// flight then), or pushed by a producer racing the final drain.
+    dropped_unsent: AtomicU64,
     /// Sharded by thread: every producer adds to it for every span.
     queued: ShardedCounters<1>,
     dropped_queue_full: AtomicU64,
     exported: AtomicU64,
     export_failed: AtomicU64,
     export_rejected: AtomicU64,
+}
+
+/// Every queued span ends in exactly one counter. The worker takes spans out of the queues and
+/// settles them (exported, failed, rejected) under this lock; a shutdown that gives up takes
+/// the same lock, counts what the worker holds and what is still queued as unsent, and marks
+/// the sink abandoned, after which the worker settles nothing more and takes nothing more.
+#[derive(Debug, Default)]
+struct Settlement {
+    /// Spans the worker has taken out of the queues and not settled: the batch in flight and
+    /// the rest of a local batch it is part of.
+    held: u64,
+    /// A shutdown's deadline passed: what the worker held is counted as unsent already.
+    abandoned: bool,
 }
 
 #[derive(Debug, Default)]
@@ -256,17 +280,47 @@ impl Shared {
         }
     }
 
-    /// Empties the queue after the final drain, counting each span as dropped after shutdown.
-    fn drop_leftovers(&self) {
+    /// Empties the queues after the final drain, or when a shutdown gives up, counting each
+    /// span as unsent; returns how many there were.
+    fn drop_leftovers(&self) -> u64 {
+        let mut dropped = 0;
         while let Some(span) = self.queue.pop() {
-            self.gate.count_dropped(1);
+            dropped += 1;
             crate::span::pool::give(span.attributes);
         }
         let mut local = self.local_queue();
         local.closed = true;
-        let leftovers = self.local_spans.swap(0, Ordering::Relaxed);
+        dropped += self.local_spans.swap(0, Ordering::Relaxed) as u64;
         local.batches.clear();
-        self.gate.count_dropped(leftovers);
+        drop(local);
+        self.dropped_unsent.fetch_add(dropped, Ordering::Relaxed);
+        dropped
+    }
+
+    fn settlement(&self) -> std::sync::MutexGuard<'_, Settlement> {
+        self.settlement
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A shutdown's deadline passed: gives up on every span not yet settled (held by the
+    /// worker or still queued), counting them as unsent, and cancels the export in flight.
+    /// Returns how many spans were given up.
+    fn abandon(&self) -> u64 {
+        let mut settlement = self.settlement();
+        if settlement.abandoned {
+            return 0;
+        }
+        settlement.abandoned = true;
+        let held = std::mem::take(&mut settlement.held);
+        self.dropped_unsent.fetch_add(held, Ordering::Relaxed);
+        // Under the settlement lock the worker takes nothing, so what is queued now is
+        // nobody's but ours.
+        let queued = self.drop_leftovers();
+        drop(settlement);
+        self.cancel.notify_one();
+        self.wake_worker();
+        held + queued
     }
 
     fn local_queue(&self) -> std::sync::MutexGuard<'_, LocalQueue> {
@@ -310,6 +364,9 @@ impl BatchSink {
             wake_check_mask: wake_check_every(config.max_export_batch_size) - 1,
             gate: ShutdownGate::default(),
             drained: AtomicBool::new(false),
+            settlement: Mutex::default(),
+            cancel: tokio::sync::Notify::new(),
+            dropped_unsent: AtomicU64::new(0),
             queued: ShardedCounters::default(),
             dropped_queue_full: AtomicU64::new(0),
             exported: AtomicU64::new(0),
@@ -442,11 +499,21 @@ impl SpanSink for BatchSink {
         self.request(Request::Flush, timeout)
     }
 
+    /// Flushes and stops. If `timeout` passes first, the spans still queued or in flight are
+    /// given up: counted as [`dropped_unsent`](SinkStats::dropped_unsent), named in
+    /// [`SinkError::ShutdownTimeout`], and the export in flight is cancelled, so that every
+    /// span this sink took is in exactly one counter when this returns.
     fn shutdown(&self, timeout: Duration) -> Result<(), SinkError> {
         if !self.shared.gate.close() {
             return Err(SinkError::ShutDown);
         }
-        let result = self.request(|ack| Request::Shutdown(Some(ack)), timeout);
+        let result = match self.request(|ack| Request::Shutdown(Some(ack)), timeout) {
+            Err(SinkError::Timeout(after)) => Err(SinkError::ShutdownTimeout {
+                after,
+                unsent: self.shared.abandon(),
+            }),
+            other => other,
+        };
         if result.is_ok() {
             // The worker answered and is returning: joining cannot wait long.
             let handle = self
@@ -467,6 +534,7 @@ impl SpanSink for BatchSink {
             queued: s.queued.sum(0),
             dropped_queue_full: s.dropped_queue_full.load(Ordering::Relaxed),
             dropped_after_shutdown: s.gate.dropped(),
+            dropped_unsent: s.dropped_unsent.load(Ordering::Relaxed),
             exported: s.exported.load(Ordering::Relaxed),
             export_failed: s.export_failed.load(Ordering::Relaxed),
             export_rejected: s.export_rejected.load(Ordering::Relaxed),
@@ -538,6 +606,10 @@ impl Worker {
             std::thread::park_timeout(next_export.saturating_duration_since(Instant::now()));
             shared.wake_pending.store(false, Ordering::Release);
 
+            if shared.settlement().abandoned {
+                self.stop();
+                return;
+            }
             let requests = std::mem::take(
                 &mut *shared
                     .requests
@@ -556,10 +628,7 @@ impl Worker {
                         // ends; it also takes spans pushed by a producer that checked the flag
                         // just before it was set.
                         let result = self.export(&runtime, Budget::ALL, usize::MAX);
-                        shared.drained.store(true, Ordering::SeqCst);
-                        std::sync::atomic::fence(Ordering::SeqCst);
-                        shared.drop_leftovers();
-                        self.exporter.shutdown();
+                        self.stop();
                         if let Some(ack) = ack {
                             let _ = ack.try_send(result);
                         }
@@ -581,6 +650,15 @@ impl Worker {
                 let _ = self.export(&runtime, Budget::ALL, full_batches);
             }
         }
+    }
+
+    /// The worker's last act: marks the final drain done, counts what producers racing it
+    /// queued, and shuts the exporter down.
+    fn stop(&self) {
+        self.shared.drained.store(true, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.shared.drop_leftovers();
+        self.exporter.shutdown();
     }
 
     /// What is queued now, to send: spans arriving meanwhile wait for the next round, so that
@@ -644,24 +722,21 @@ impl Worker {
         let shared = &self.shared;
         let mut result = Ok(());
         for _ in 0..max_batches {
-            let batch: Vec<SpanData> = std::iter::from_fn(|| self.next_span(&mut budget))
-                .take(self.config.max_export_batch_size)
-                .collect();
-            if batch.is_empty() {
+            let Some(batch) = self.take_batch(&mut budget) else {
                 break;
-            }
+            };
             let count = batch.len() as u64;
             let (exporter, timeout) = (&self.exporter, self.config.export_timeout);
             // A panicking exporter must not take the worker (and every later span) with it.
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                runtime.block_on(async {
+                runtime.block_on(cancellable(&shared.cancel, async {
                     match timeout.is_zero() {
                         true => Ok(exporter.export(&batch).await),
                         false => tokio::time::timeout(timeout, exporter.export(&batch)).await,
                     }
-                })
+                }))
             }))
-            .unwrap_or_else(|_| Ok(Err(ExportError("the exporter panicked".into()))));
+            .unwrap_or_else(|_| Some(Ok(Err(ExportError("the exporter panicked".into())))));
             for span in batch {
                 crate::span::pool::give(span.attributes);
             }
@@ -669,34 +744,82 @@ impl Worker {
             // into the next one.
             let rejected = self.exporter.take_rejected().min(count);
             let failed = self.exporter.take_failed().min(count - rejected);
-            match outcome {
-                Ok(Ok(())) => {
-                    shared
-                        .exported
-                        .fetch_add(count - rejected - failed, Ordering::Relaxed);
-                    shared
-                        .export_rejected
-                        .fetch_add(rejected, Ordering::Relaxed);
-                    shared.export_failed.fetch_add(failed, Ordering::Relaxed);
-                    if failed > 0 {
-                        // The exporter logged why; a flush or shutdown still learns of it.
-                        result = Err(SinkError::Export(format!(
-                            "{failed} of {count} spans could not be exported"
-                        )));
-                    }
-                }
+            let mut settlement = shared.settlement();
+            if settlement.abandoned {
+                // A shutdown gave up on these spans and counted them already.
+                return Err(SinkError::Export(
+                    "shut down before the export finished".into(),
+                ));
+            }
+            settlement.held -= count;
+            let Some(outcome) = outcome else {
+                // Cancelled only by `abandon`, which marks the settlement first.
+                continue;
+            };
+            let (exported, rejected, failed) = match &outcome {
+                Ok(Ok(())) => (count - rejected - failed, rejected, failed),
+                Ok(Err(_)) | Err(_) => (0, 0, count),
+            };
+            // Counted before the lock is let go, so that a shutdown giving up right after
+            // finds these spans settled; logged after, so that a slow logger holds nobody.
+            shared.exported.fetch_add(exported, Ordering::Relaxed);
+            shared
+                .export_rejected
+                .fetch_add(rejected, Ordering::Relaxed);
+            shared.export_failed.fetch_add(failed, Ordering::Relaxed);
+            drop(settlement);
+            result = match outcome {
+                Ok(Ok(())) if failed == 0 => continue,
+                // The exporter logged why; a flush or shutdown still learns of it.
+                Ok(Ok(())) => Err(format!("{failed} of {count} spans could not be exported")),
                 Ok(Err(error)) => {
-                    shared.export_failed.fetch_add(count, Ordering::Relaxed);
+                    let error = Untrusted::new(&error.0);
                     log::warn!("tracewire: exporting {count} spans failed: {error}");
-                    result = Err(SinkError::Export(error.to_string()));
+                    Err(error.to_string())
                 }
                 Err(_) => {
-                    shared.export_failed.fetch_add(count, Ordering::Relaxed);
                     log::warn!("tracewire: exporting {count} spans timed out after {timeout:?}");
-                    result = Err(SinkError::Export("export timed out".into()));
+                    Err("export timed out".into())
                 }
             }
+            .map_err(SinkError::Export);
         }
         result
     }
+
+    /// The next batch within `budget`, taken under the settlement lock so that a shutdown
+    /// giving up knows exactly what the worker holds; `None` when nothing is queued or the
+    /// sink was given up.
+    fn take_batch(&self, budget: &mut Budget) -> Option<Vec<SpanData>> {
+        let mut settlement = self.shared.settlement();
+        if settlement.abandoned {
+            return None;
+        }
+        let batch: Vec<SpanData> = std::iter::from_fn(|| self.next_span(budget))
+            .take(self.config.max_export_batch_size)
+            .collect();
+        let carried = self
+            .local_carry
+            .borrow()
+            .as_ref()
+            .map_or(0, ExactSizeIterator::len);
+        settlement.held = (batch.len() + carried) as u64;
+        (!batch.is_empty()).then_some(batch)
+    }
+}
+
+/// Runs `export` until it finishes (`Some`) or `cancel` is notified (`None`).
+async fn cancellable<T>(
+    cancel: &tokio::sync::Notify,
+    export: impl Future<Output = T>,
+) -> Option<T> {
+    let mut export = std::pin::pin!(export);
+    let mut cancelled = std::pin::pin!(cancel.notified());
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = export.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        cancelled.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }

@@ -77,14 +77,26 @@ pub trait SpanSink: Send + Sync + fmt::Debug + 'static {
 }
 
 /// Counters of a sink: what was queued, dropped (and why), exported and failed.
+///
+/// A span offered to a sink is either refused (`dropped_queue_full`, `dropped_after_shutdown`)
+/// or queued, and every queued span ends in exactly one of `exported`, `export_failed`,
+/// `export_rejected` and `dropped_unsent`; until then it is [`pending`](Self::pending). Once
+/// [`SpanSink::shutdown`] has returned, whether in time or not, nothing is pending:
+///
+/// ```text
+/// queued = exported + export_failed + export_rejected + dropped_unsent
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SinkStats {
     /// Spans accepted into a queue.
     pub queued: u64,
     /// Spans dropped because the queue was full.
     pub dropped_queue_full: u64,
-    /// Spans that arrived after shutdown.
+    /// Spans that arrived after shutdown (refused, never queued).
     pub dropped_after_shutdown: u64,
+    /// Queued spans never sent: still queued or being exported when a shutdown's deadline
+    /// passed ([`SinkError::ShutdownTimeout`]), or queued by a producer racing the final drain.
+    pub dropped_unsent: u64,
     /// Spans the exporter accepted.
     pub exported: u64,
     /// Spans in batches the exporter failed or timed out on.
@@ -99,8 +111,23 @@ impl SinkStats {
     pub fn dropped(&self) -> u64 {
         self.dropped_queue_full
             + self.dropped_after_shutdown
+            + self.dropped_unsent
             + self.export_failed
             + self.export_rejected
+    }
+
+    /// Queued spans not yet exported, failed, rejected or dropped: in the queue or in flight.
+    ///
+    /// ```
+    /// use tracewire::sink::SinkStats;
+    ///
+    /// let stats = SinkStats { queued: 10, exported: 6, export_failed: 1, dropped_unsent: 2, ..SinkStats::default() };
+    /// assert_eq!(stats.pending(), 1);
+    /// ```
+    pub fn pending(&self) -> u64 {
+        self.queued.saturating_sub(
+            self.exported + self.export_failed + self.export_rejected + self.dropped_unsent,
+        )
     }
 }
 
@@ -112,6 +139,7 @@ impl std::ops::Add for SinkStats {
             queued: self.queued + other.queued,
             dropped_queue_full: self.dropped_queue_full + other.dropped_queue_full,
             dropped_after_shutdown: self.dropped_after_shutdown + other.dropped_after_shutdown,
+            dropped_unsent: self.dropped_unsent + other.dropped_unsent,
             exported: self.exported + other.exported,
             export_failed: self.export_failed + other.export_failed,
             export_rejected: self.export_rejected + other.export_rejected,
@@ -122,8 +150,16 @@ impl std::ops::Add for SinkStats {
 /// Why a flush or shutdown did not complete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkError {
-    /// The deadline passed first; the work goes on in the background.
+    /// A flush's deadline passed first; the work goes on in the background.
     Timeout(Duration),
+    /// A shutdown's deadline passed first: the sink gave up on the spans still queued or being
+    /// exported, and counted them ([`SinkStats::dropped_unsent`]).
+    ShutdownTimeout {
+        /// The deadline.
+        after: Duration,
+        /// Spans given up on.
+        unsent: u64,
+    },
     /// The sink was already shut down.
     ShutDown,
     /// Exporting failed.
@@ -134,6 +170,10 @@ impl fmt::Display for SinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Timeout(after) => write!(f, "not done within {after:?}"),
+            Self::ShutdownTimeout { after, unsent } => write!(
+                f,
+                "not done within {after:?}: {unsent} spans were never sent (counted as dropped)"
+            ),
             Self::ShutDown => f.write_str("the sink is shut down"),
             Self::Export(why) => write!(f, "export failed: {why}"),
         }

@@ -370,3 +370,83 @@ impl Exporter for OtlpExporter {
         self.rejected.swap(0, Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+mod hostile_response_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::export::http::{HttpResponse, classify_status};
+
+    /// Bodies a hostile receiver might send: random bytes, large repeated fragments, and
+    /// protobuf and JSON partial successes with random messages and counts.
+    fn hostile_body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..600),
+            (prop::collection::vec(any::<u8>(), 1..30), 1usize..50_000)
+                .prop_map(|(fragment, times)| fragment.repeat(times)),
+            (any::<u64>(), ".{0,3000}").prop_map(|(rejected, message)| {
+                let mut inner = vec![0x08];
+                let mut n = rejected;
+                while n >= 0x80 {
+                    inner.push((n as u8) | 0x80);
+                    n >>= 7;
+                }
+                inner.push(n as u8);
+                inner.push(0x12);
+                let mut len = message.len();
+                while len >= 0x80 {
+                    inner.push((len as u8) | 0x80);
+                    len >>= 7;
+                }
+                inner.push(len as u8);
+                inner.extend_from_slice(message.as_bytes());
+                let mut body = vec![0x0a];
+                let mut len = inner.len();
+                while len >= 0x80 {
+                    body.push((len as u8) | 0x80);
+                    len >>= 7;
+                }
+                body.push(len as u8);
+                body.extend(inner);
+                body
+            }),
+            (".{0,40}", ".{0,3000}").prop_map(|(rejected, message)| {
+                serde_json::json!({"partialSuccess": {"rejectedSpans": rejected, "errorMessage": message}})
+                    .to_string()
+                    .into_bytes()
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// No response body panics the decoders, and what they keep to log is bounded and
+        /// holds no control character, whatever the receiver sent.
+        #[test]
+        fn any_response_decodes_to_a_bounded_safe_text(
+            status in prop::sample::select(vec![200u16, 400, 429, 500, 503]),
+            body in hostile_body(),
+            json in any::<bool>(),
+        ) {
+            let response = HttpResponse {
+                status: http::StatusCode::from_u16(status).unwrap(),
+                retry_after: None,
+                body: body.clone().into(),
+            };
+            let attempt = classify_status(&response, |body| match json {
+                true => partial_success_json(body),
+                false => partial_success_protobuf(body),
+            });
+            let text = match attempt {
+                Attempt::Accepted { message, .. } => message,
+                Attempt::Permanent(error) | Attempt::Retryable { error, .. } => error,
+            };
+            prop_assert!(text.len() <= 700, "{} bytes", text.len());
+            prop_assert!(!text.chars().any(char::is_control), "{:?}", text);
+            #[cfg(feature = "otlp-grpc")]
+            let _ = grpc::retry_delay(&body);
+        }
+    }
+}
