@@ -7,6 +7,7 @@
 //! | [`MemorySink`] | tests: a snapshot of every span, and waiting until N arrived |
 //! | [`BatchSink`] | production: a bounded queue in front of an [`Exporter`], sent by a background thread |
 //! | [`FanOut`] | several sinks at once |
+//! | [`TreeSink`] | development: each trace printed as a tree (critical path, root cause) when its local root ends |
 //!
 //! [`StdoutExporter`] prints spans (one readable line each, or JSON lines); like every
 //! exporter it runs behind a [`BatchSink`] (`StdoutExporter::pretty().batched()`), so printing
@@ -21,6 +22,7 @@ mod fanout;
 mod gate;
 mod memory;
 mod stdout;
+mod tree;
 
 use std::fmt;
 use std::future::Future;
@@ -31,6 +33,7 @@ pub use batch::{BatchConfig, BatchSink};
 pub use fanout::FanOut;
 pub use memory::MemorySink;
 pub use stdout::{StdoutExporter, StdoutFormat};
+pub use tree::TreeSink;
 
 use crate::span::{LocalSpans, SpanData};
 
