@@ -1,5 +1,5 @@
 //! An axum server traced by the server layer, called by a hyper client traced by the client
-//! layer; finished spans are printed to stdout.
+//! layer; each finished trace is printed as a tree (the tree sink, for development).
 //!
 //! ```text
 //! cargo run --example quickstart
@@ -17,14 +17,16 @@ use hyper_util::rt::TokioExecutor;
 use tower::{Service, ServiceBuilder, ServiceExt};
 use tracewire::Tracer;
 use tracewire::http::{ClientLayer, ServerLayer};
-use tracewire::sink::{Exporter, StdoutExporter};
+use tracewire::sink::TreeSink;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // One tracer per service; here the server and the client share it.
     let tracer = Tracer::builder()
         .service_name("quickstart")
-        .sink(StdoutExporter::pretty().batched())
+        // Development: each trace drawn as a tree when it ends. In production, an exporter:
+        // `.exporter(OtlpExporter::http("http://localhost:4318")?)` (feature `otlp`).
+        .sink(TreeSink::stdout())
         .build();
 
     let app = Router::new()
@@ -55,7 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
 
-    println!("spans:");
+    println!();
     tracer.shutdown(Duration::from_secs(5))?;
     Ok(())
 }

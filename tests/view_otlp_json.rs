@@ -122,7 +122,12 @@ fn one_request_per_line_as_the_collector_file_exporter_writes() {
 
     let traces = view::assemble(outcome.spans);
     assert_eq!(traces.len(), 1);
-    let text = traces[0].render(&TextOptions::default());
+    // Each half of every call on its own line, to check how they hang together.
+    let unfolded = TextOptions {
+        fold_calls: false,
+        ..TextOptions::default()
+    };
+    let text = traces[0].render(&unfolded);
     let lines: Vec<&str> = text.lines().collect();
     assert!(
         lines[1].starts_with("├── [api-gateway] POST /checkout "),

@@ -1,7 +1,7 @@
 //! The analysis of an assembled trace: self times, the critical path (as Jaeger computes it),
 //! the root cause, the `slow` mark and where the error started.
 
-use super::trace::{Node, Trace};
+use super::trace::{Node, Trace, call_answered_by};
 use crate::span::Status;
 
 /// Fills in self times, the critical path and the marks of `trace`.
@@ -186,9 +186,13 @@ fn root_cause(nodes: &[Node]) -> Option<usize> {
 
 /// The `slow` mark: the root cause's parent, the call that waited on it, when it is on the
 /// critical path, is not a root itself (a root always holds the whole latency) and lasts at
-/// least half of the trace.
+/// least half of the trace. A CLIENT span whose only child is the root cause is the caller's
+/// half of the same call, not a step of its own: the mark goes to the span that made the call.
 fn slow(nodes: &[Node], cause: usize, total: u64) -> Option<usize> {
-    let parent = nodes[cause].parent?;
+    let mut parent = nodes[cause].parent?;
+    if call_answered_by(nodes, parent) == Some(cause) {
+        parent = nodes[parent].parent?;
+    }
     let node = &nodes[parent];
     let holds_half = u128::from(node.span.duration_nanos()) * 2 >= u128::from(total);
     (node.on_critical_path && node.parent.is_some() && holds_half).then_some(parent)
@@ -222,7 +226,7 @@ mod tests {
     use super::*;
     use crate::context::{SpanContext, TraceFlags};
     use crate::id::{SpanId, TraceId};
-    use crate::span::SpanData;
+    use crate::span::{SpanData, SpanKind};
 
     fn one(spans: Vec<SpanData>) -> Trace {
         let mut traces = assemble(spans);
@@ -492,12 +496,15 @@ mod tests {
             ),
             collapse_after in 0usize..4,
             max_depth in proptest::option::of(0usize..4),
+            fold_calls in any::<bool>(),
         ) {
             let distinct: std::collections::HashSet<u64> = spans.iter().map(|s| s.0).collect();
             let spans: Vec<SpanData> = spans
                 .into_iter()
                 .map(|(id, parent, start, end, failed)| {
                     let mut s = span("s", "x", id, parent, 0, 0);
+                    // Client and server spans in turn, so that calls are folded too.
+                    s.kind = [SpanKind::Client, SpanKind::Server][id as usize % 2];
                     s.start_unix_nanos = start;
                     s.end_unix_nanos = end;
                     if failed {
@@ -512,7 +519,7 @@ mod tests {
                 prop_assert!(node.critical_path_nanos() <= node.span().duration_nanos());
                 prop_assert!(node.self_nanos() <= node.span().duration_nanos());
             }
-            let options = TextOptions { color: true, max_depth, collapse_after };
+            let options = TextOptions { color: true, max_depth, collapse_after, fold_calls };
             let _ = trace.render(&options);
             let _ = trace.to_json().to_string();
         }

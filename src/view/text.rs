@@ -7,8 +7,9 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 
-use super::trace::{Node, Trace, Warning};
-use crate::span::Status;
+use super::trace::{Node, Trace, Warning, call_answered_by};
+use crate::semconv::HTTP_RESPONSE_STATUS_CODE as HTTP_STATUS;
+use crate::span::{SpanData, Status};
 
 /// How [`Trace::render`] draws a trace.
 ///
@@ -34,6 +35,11 @@ pub struct TextOptions {
     /// summarised in one line (`… 40 more GET /item spans, 2.1ms total`); a span with a mark
     /// or an error is always drawn. 10 by default; `usize::MAX` never collapses.
     pub collapse_after: usize,
+    /// Draws a call between services, a CLIENT span and the SERVER span that answered it, as
+    /// one line: the server's service, name and duration, the marks and errors of both, and
+    /// the caller's wait when it is notably longer (`(45ms at the caller)`: connecting,
+    /// queueing, the network). On by default; the JSON always holds both spans.
+    pub fold_calls: bool,
 }
 
 impl Default for TextOptions {
@@ -42,6 +48,7 @@ impl Default for TextOptions {
             color: false,
             max_depth: None,
             collapse_after: 10,
+            fold_calls: true,
         }
     }
 }
@@ -102,7 +109,10 @@ impl Trace {
     /// └── 7 spans, 7 services; root cause: [stripe] POST /charges (748ms self, 92% of the trace)
     /// ```
     ///
-    /// A failed span shows `✗` and its status message, the span where the error started
+    /// A call between services, a CLIENT span and the SERVER span that answered it, is drawn as
+    /// one line in the server's name, with the caller's wait when it is notably longer
+    /// ([`TextOptions::fold_calls`]). A failed span shows `✗` and its status message (or the
+    /// HTTP status code when it has none), the span where the error started
     /// `← error starts here`, an orphan `(orphan: parent … not found)`, a span outside its
     /// parent `⚠ starts 30ms before parent`. Duplicate ids and parent cycles are listed after
     /// the spans. Control characters in names and messages (which come from the network) are
@@ -194,8 +204,11 @@ impl Renderer<'_> {
             out.push_str(&self.paint.dim(if last { "└── " } else { "├── " }));
             match item {
                 Item::Span(at) => {
-                    let node = &trace.nodes[at];
-                    self.span_line(&mut out, node);
+                    let (caller, node) = match self.answered_by(at) {
+                        Some(server) => (Some(&trace.nodes[at]), &trace.nodes[server]),
+                        None => (None, &trace.nodes[at]),
+                    };
+                    self.span_line(&mut out, node, caller);
                     let children = if node.children.is_empty() {
                         Vec::new()
                     } else if node.depth >= self.max_depth {
@@ -239,30 +252,31 @@ impl Renderer<'_> {
     /// `collapse_after` summarised, except the spans with a mark or an error.
     fn siblings(&self, indices: &[usize]) -> Vec<Item> {
         let nodes = &self.trace.nodes;
-        let same = |a: &Node, b: &Node| {
+        // Siblings are alike by what their lines show (the server's side of a folded call).
+        let shown = |i: usize| &nodes[self.answered_by(i).unwrap_or(i)];
+        let same = |a: usize, b: usize| {
+            let (a, b) = (shown(a), shown(b));
             a.span.name == b.span.name
                 && a.span.resource.service_name() == b.span.resource.service_name()
         };
         let mut items = Vec::with_capacity(indices.len());
         let mut rest = indices;
         while let Some(&first) = rest.first() {
-            let run_len = rest
-                .iter()
-                .take_while(|&&i| same(&nodes[i], &nodes[first]))
-                .count();
+            let run_len = rest.iter().take_while(|&&i| same(i, first)).count();
             let (run, after) = rest.split_at(run_len);
             rest = after;
-            let notable = |n: &Node| {
+            let marked = |n: &Node| {
                 n.root_cause
                     || n.slow
                     || n.error_origin
                     || matches!(n.span.status, Status::Error { .. })
             };
+            let notable = |i: usize| marked(&nodes[i]) || marked(shown(i));
             let hidden: Vec<usize> = run
                 .iter()
                 .copied()
                 .skip(self.options.collapse_after)
-                .filter(|&i| !notable(&nodes[i]))
+                .filter(|&i| !notable(i))
                 .collect();
             // Collapsing one span into one line saves nothing.
             if hidden.len() < 2 {
@@ -272,12 +286,12 @@ impl Renderer<'_> {
             items.extend(
                 run.iter()
                     .enumerate()
-                    .filter(|&(k, &i)| k < self.options.collapse_after || notable(&nodes[i]))
+                    .filter(|&(k, &i)| k < self.options.collapse_after || notable(i))
                     .map(|(_, &i)| Item::Span(i)),
             );
             items.push(Item::Collapsed {
                 count: hidden.len(),
-                name: clean(&nodes[first].span.name).into_owned(),
+                name: clean(&shown(first).span.name).into_owned(),
                 total: hidden
                     .iter()
                     .map(|&i| nodes[i].span.duration_nanos())
@@ -288,22 +302,55 @@ impl Renderer<'_> {
         items
     }
 
-    fn span_line(&self, out: &mut String, node: &Node) {
+    /// The server span that answers the client span at `at`, when calls are folded.
+    fn answered_by(&self, at: usize) -> Option<usize> {
+        self.options
+            .fold_calls
+            .then(|| call_answered_by(&self.trace.nodes, at))
+            .flatten()
+    }
+
+    /// The line of `node`; with `caller`, the line of a whole call: `node` is the server span
+    /// that answered `caller`'s client span.
+    fn span_line(&self, out: &mut String, node: &Node, caller: Option<&Node>) {
         let paint = self.paint;
         let span = &node.span;
         out.push_str(&paint.cyan(&format!("[{}]", clean(&span.resource.service_name()))));
         out.push(' ');
         let name = clean(&span.name);
-        match node.on_critical_path {
+        match node.on_critical_path || caller.is_some_and(|c| c.on_critical_path) {
             true => out.push_str(&paint.bold(&name)),
             false => out.push_str(&name),
         }
         out.push(' ');
         out.push_str(&human_duration(span.duration_nanos()));
-        if let Status::Error { message } = &span.status {
-            let message = match message.is_empty() {
-                true => Cow::Borrowed("error"),
-                false => clean(message),
+        if let Some(caller) = caller {
+            // What the caller waited beyond the server's time: connecting, queues, the network.
+            let (waited, served) = (caller.span.duration_nanos(), span.duration_nanos());
+            let extra = waited.saturating_sub(served);
+            // Always when the caller's side is the root cause: its time is what the mark is for.
+            if (extra >= 1_000_000 && extra >= waited / 10) || caller.root_cause {
+                out.push_str(&paint.dim(&format!(" ({} at the caller)", human_duration(waited))));
+            }
+        }
+        // The server's own error says most; else the caller's view of the call.
+        let failed = [Some(node), caller]
+            .into_iter()
+            .flatten()
+            .find(|n| matches!(n.span.status, Status::Error { .. }));
+        if let Some(Node {
+            span:
+                failed @ SpanData {
+                    status: Status::Error { message },
+                    ..
+                },
+            ..
+        }) = failed
+        {
+            let message = match (message.is_empty(), failed.attribute(HTTP_STATUS)) {
+                (false, _) => clean(message),
+                (true, Some(status)) => Cow::Owned(format!("HTTP {status}")),
+                (true, None) => Cow::Borrowed("error"),
             };
             out.push_str(&paint.red(&format!(" ✗ {message}")));
         }
@@ -333,10 +380,11 @@ impl Renderer<'_> {
             };
             out.push_str(&paint.yellow(&text));
         }
+        let either = |mark: fn(&Node) -> bool| mark(node) || caller.is_some_and(mark);
         let marks = [
-            (node.root_cause, "root cause", Color::BoldRed),
-            (node.slow, "slow", Color::Yellow),
-            (node.error_origin, "error starts here", Color::Red),
+            (either(|n| n.root_cause), "root cause", Color::BoldRed),
+            (either(|n| n.slow), "slow", Color::Yellow),
+            (either(|n| n.error_origin), "error starts here", Color::Red),
         ];
         let mut first = true;
         for (_, text, color) in marks.into_iter().filter(|m| m.0) {
@@ -544,6 +592,77 @@ Trace: 4bf92f3577b34da6a3ce929d0e0e4736 (total: 812ms)
 │   └── [notify] sendEmail 18ms
 └── 7 spans, 7 services; root cause: [stripe] POST /charges (748ms self, 92% of the trace)
 "
+        );
+    }
+
+    /// The checkout picture as services really record it: each call between services is a
+    /// CLIENT span in the caller and a SERVER span in the callee.
+    fn checkout_with_calls() -> Vec<SpanData> {
+        use crate::span::{KeyValue, SpanKind};
+        let server = |service, name, id, parent, start, end| {
+            let mut s = span(service, name, id, parent, start, end);
+            s.kind = SpanKind::Server;
+            s.parent_is_remote = parent.is_some();
+            s
+        };
+        let client = |service, name, id, parent, start, end| {
+            let mut s = span(service, name, id, Some(parent), start, end);
+            s.kind = SpanKind::Client;
+            s
+        };
+        let mut declined = client("payment", "POST", 15, 5, 33, 783);
+        declined.status = Status::Error { message: "".into() };
+        declined
+            .attributes
+            .push(KeyValue::new("http.response.status_code", 402_i64));
+        vec![
+            server("api-gateway", "POST /checkout", 1, None, 0, 812),
+            client("api-gateway", "POST", 12, 1, 1, 11),
+            server("auth", "validateToken", 2, Some(12), 2, 10),
+            client("api-gateway", "POST", 13, 1, 11, 793),
+            server("order", "createOrder", 3, Some(13), 12, 792),
+            client("order", "reserveItem", 14, 3, 13, 27),
+            server("inventory", "reserveItem", 4, Some(14), 14, 26),
+            client("order", "POST", 16, 3, 27, 791),
+            server("payment", "chargeCard", 5, Some(16), 28, 790),
+            declined,
+            server("stripe", "POST /charges", 6, Some(15), 34, 782),
+            client("api-gateway", "POST", 17, 1, 793, 812),
+            server("notify", "sendEmail", 7, Some(17), 794, 811),
+        ]
+    }
+
+    #[test]
+    fn a_call_between_services_is_one_line() {
+        let text = render(checkout_with_calls(), &TextOptions::default());
+        assert_eq!(
+            text,
+            "\
+Trace: 4bf92f3577b34da6a3ce929d0e0e4736 (total: 812ms)
+├── [api-gateway] POST /checkout 812ms
+│   ├── [auth] validateToken 8ms (10ms at the caller)
+│   ├── [order] createOrder 780ms
+│   │   ├── [inventory] reserveItem 12ms (14ms at the caller)
+│   │   └── [payment] chargeCard 762ms  ← slow
+│   │       └── [stripe] POST /charges 748ms ✗ HTTP 402  ← root cause, error starts here
+│   └── [notify] sendEmail 17ms (19ms at the caller)
+└── 13 spans, 7 services; root cause: [stripe] POST /charges (748ms self, 92% of the trace); error starts at [payment] POST
+"
+        );
+        // Unfolded, each half has its line, and `slow` stays on the span that made the call.
+        let options = TextOptions {
+            fold_calls: false,
+            ..TextOptions::default()
+        };
+        let text = render(checkout_with_calls(), &options);
+        assert!(text.contains("│       └── [order] POST 764ms\n"), "{text}");
+        assert!(
+            text.contains("[payment] chargeCard 762ms  ← slow\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[payment] POST 750ms ✗ HTTP 402  ← error starts here\n"),
+            "{text}"
         );
     }
 

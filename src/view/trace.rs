@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::id::{SpanId, TraceId};
-use crate::span::SpanData;
+use crate::span::{SpanData, SpanKind};
 
 /// One trace: its spans as a tree (or several, when parents are missing), with the critical
 /// path, self times and marks computed. Made by [`assemble`](super::assemble).
@@ -323,5 +323,21 @@ impl fmt::Display for Trace {
     /// The trace as text with [`TextOptions::default`](super::TextOptions::default).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render(&super::TextOptions::default()))
+    }
+}
+
+/// The SERVER span that answered the CLIENT span at `client`, when that is the client span's
+/// only child: the two halves of one call between services, which the text draws as one line
+/// and the `slow` mark treats as one step.
+pub(super) fn call_answered_by(nodes: &[Node], client: usize) -> Option<usize> {
+    let node = &nodes[client];
+    match node.children.as_slice() {
+        [server]
+            if node.span.kind == SpanKind::Client
+                && nodes[*server].span.kind == SpanKind::Server =>
+        {
+            Some(*server)
+        }
+        _ => None,
     }
 }
