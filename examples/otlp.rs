@@ -58,7 +58,7 @@ fn main() {
         stats.export_rejected,
         stats.dropped_queue_full,
         match flushed {
-            Ok(()) => "flushed".to_string(),
+            Ok(_) => "flushed".to_string(),
             Err(error) => error.to_string(),
         }
     );

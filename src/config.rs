@@ -58,7 +58,7 @@ impl<T> Configured<T> {
     /// crate, so that it reaches the service's logs even if the caller ignores it.
     pub(crate) fn logged(value: T, warnings: Vec<ConfigWarning>) -> Self {
         for warning in &warnings {
-            log::warn!("tracewire: {warning}");
+            crate::diagnostics::warning!("tracewire: {warning}");
         }
         Self { value, warnings }
     }

@@ -92,6 +92,7 @@
 pub mod config;
 pub mod context;
 mod counters;
+mod diagnostics;
 #[cfg(feature = "otlp")]
 pub mod export;
 pub mod http;
@@ -109,6 +110,6 @@ pub mod view;
 pub use context::{Baggage, SpanContext, TraceFlags, TraceState};
 pub use id::{SpanId, TraceId};
 pub use tracer::{
-    Context, ContextGuard, FutureExt, Instrumented, LocalSpan, Span, SpanBuilder, SpanRef, Tracer,
-    TracerBuilder, TracerStats, local_span, span, spawn,
+    Context, ContextGuard, FutureExt, Health, Instrumented, LocalSpan, Span, SpanBuilder, SpanRef,
+    Tracer, TracerBuilder, TracerStats, local_span, shutdown_signal, span, spawn,
 };

@@ -41,6 +41,11 @@ pub const SERVER_ADDRESS: &str = "server.address";
 pub const SERVER_PORT: &str = "server.port";
 /// `client.address`.
 pub const CLIENT_ADDRESS: &str = "client.address";
+/// `network.peer.address`: the IP address (or Unix domain socket name) of the other end of
+/// the connection, whatever proxies it came through.
+pub const NETWORK_PEER_ADDRESS: &str = "network.peer.address";
+/// `network.peer.port`: the port of the other end of the connection.
+pub const NETWORK_PEER_PORT: &str = "network.peer.port";
 /// `network.protocol.version`.
 pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
 /// `user_agent.original`.

@@ -691,3 +691,42 @@ fn local_spans_held_by_the_worker_are_counted_when_shutdown_gives_up() {
     );
     assert_every_queued_span_counted_once(stats);
 }
+
+#[test]
+fn dropping_the_last_tracer_handle_flushes_what_it_holds() {
+    let exporter = GatedExporter::open();
+    let tracer = tracer_with(
+        exporter.clone(),
+        BatchConfig {
+            // Only a flush sends: the schedule never comes.
+            scheduled_delay: Duration::from_secs(3600),
+            ..config(2048, 512)
+        },
+    );
+    for _ in 0..10 {
+        tracer.span("last words").start().end();
+    }
+    drop(tracer.clone());
+    assert_eq!(
+        exporter.received.load(Ordering::SeqCst),
+        0,
+        "a clone is not the last handle"
+    );
+    drop(tracer);
+    assert_eq!(exporter.received.load(Ordering::SeqCst), 10);
+}
+
+#[test]
+fn dropping_a_tracer_whose_exporter_never_answers_does_not_hang() {
+    let exporter = GatedExporter::with_permits(0);
+    let tracer = tracer_with(exporter.clone(), config(2048, 512));
+    tracer.span("stuck").start().end();
+    let (done, dropped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(tracer);
+        let _ = done.send(());
+    });
+    // The drop waits for the flush within its bound (5 s), then gives up: it returns. The
+    // minute here only stops this test from waiting forever if it ever did not.
+    assert!(dropped.recv_timeout(Duration::from_secs(60)).is_ok());
+}

@@ -8,7 +8,7 @@ use tracewire::sink::MemorySink;
 use tracewire::span::{SpanLimits, Value};
 use tracewire::{Tracer, TracerBuilder};
 
-fn from_env(pairs: &[(&str, &str)]) -> tracewire::config::Configured<TracerBuilder> {
+fn from_env(pairs: &[(&str, &str)]) -> TracerBuilder {
     let env: HashMap<String, String> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -18,7 +18,7 @@ fn from_env(pairs: &[(&str, &str)]) -> tracewire::config::Configured<TracerBuild
 
 fn warned_variables(pairs: &[(&str, &str)]) -> Vec<&'static str> {
     from_env(pairs)
-        .warnings
+        .warnings()
         .iter()
         .map(|w| w.variable)
         .collect()
@@ -26,14 +26,14 @@ fn warned_variables(pairs: &[(&str, &str)]) -> Vec<&'static str> {
 
 fn build(pairs: &[(&str, &str)]) -> (Tracer, MemorySink) {
     let sink = MemorySink::new().with_record_only(true);
-    let tracer = from_env(pairs).value.sink(sink.clone()).build();
+    let tracer = from_env(pairs).sink(sink.clone()).build();
     (tracer, sink)
 }
 
 #[test]
 fn nothing_set_gives_the_defaults_without_warnings() {
     let configured = from_env(&[]);
-    assert!(configured.warnings.is_empty());
+    assert!(configured.warnings().is_empty());
     let (tracer, sink) = build(&[]);
     assert!(!tracer.is_disabled());
     assert_eq!(tracer.resource().service_name(), "unknown_service");
@@ -69,17 +69,17 @@ fn service_name_and_resource_attributes() {
     assert_eq!(tracer.resource().get("my=key"), Some(&Value::from("v")));
     // A broken escape discards the whole value, with a warning.
     let broken = from_env(&[("OTEL_RESOURCE_ATTRIBUTES", "team=a,k=%zz")]);
-    assert_eq!(broken.warnings[0].variable, "OTEL_RESOURCE_ATTRIBUTES");
-    assert_eq!(broken.value.build().resource().get("team"), None);
+    assert_eq!(broken.warnings()[0].variable, "OTEL_RESOURCE_ATTRIBUTES");
+    assert_eq!(broken.build().resource().get("team"), None);
     assert_eq!(
         resource.get("telemetry.sdk.name"),
         Some(&Value::from("tracewire"))
     );
 
     let bad = from_env(&[("OTEL_RESOURCE_ATTRIBUTES", "team=a,broken")]);
-    assert_eq!(bad.warnings[0].variable, "OTEL_RESOURCE_ATTRIBUTES");
-    assert!(bad.warnings[0].message.contains("\"broken\""));
-    let tracer = bad.value.build();
+    assert_eq!(bad.warnings()[0].variable, "OTEL_RESOURCE_ATTRIBUTES");
+    assert!(bad.warnings()[0].message.contains("\"broken\""));
+    let tracer = bad.build();
     assert_eq!(
         tracer.resource().get("team"),
         None,
@@ -98,12 +98,8 @@ fn sdk_disabled_is_true_only_for_true() {
         ("yes", false, true),
     ] {
         let configured = from_env(&[("OTEL_SDK_DISABLED", value)]);
-        assert_eq!(configured.warnings.len(), usize::from(warns), "{value:?}");
-        assert_eq!(
-            configured.value.build().is_disabled(),
-            disabled,
-            "{value:?}"
-        );
+        assert_eq!(configured.warnings().len(), usize::from(warns), "{value:?}");
+        assert_eq!(configured.build().is_disabled(), disabled, "{value:?}");
     }
 }
 
@@ -172,14 +168,14 @@ fn samplers_and_their_argument() {
             ("OTEL_TRACES_SAMPLER_ARG", bad_arg),
         ];
         let configured = from_env(&pairs);
-        assert_eq!(configured.warnings.len(), 1, "{bad_arg}");
-        assert_eq!(configured.warnings[0].variable, "OTEL_TRACES_SAMPLER_ARG");
-        assert_eq!(configured.warnings[0].value, bad_arg);
+        assert_eq!(configured.warnings().len(), 1, "{bad_arg}");
+        assert_eq!(configured.warnings()[0].variable, "OTEL_TRACES_SAMPLER_ARG");
+        assert_eq!(configured.warnings()[0].value, bad_arg);
         assert!(sampled(&pairs), "a bad argument means 1.0");
     }
     for unknown in ["sometimes", "xray", "jaeger_remote"] {
         let configured = from_env(&[("OTEL_TRACES_SAMPLER", unknown)]);
-        let warning = &configured.warnings[0];
+        let warning = &configured.warnings()[0];
         assert_eq!(warning.variable, "OTEL_TRACES_SAMPLER");
         assert!(
             warning.message.contains("parentbased_traceidratio"),
@@ -275,7 +271,7 @@ fn span_limits_with_precedence_and_bad_values() {
         ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "long"),
     ];
     assert_eq!(limits(fallback).3, Value::from("0123"));
-    let warning = from_env(fallback).warnings[0].to_string();
+    let warning = from_env(fallback).warnings()[0].to_string();
     assert!(warning.contains("using 4 characters"), "{warning}");
 }
 
@@ -285,7 +281,7 @@ fn bsp_variables_reach_the_exporter_sink() {
         ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
         ("OTEL_BSP_SCHEDULE_DELAY", "10"),
     ]);
-    assert_eq!(configured.warnings[0].variable, "OTEL_BSP_MAX_QUEUE_SIZE");
+    assert_eq!(configured.warnings()[0].variable, "OTEL_BSP_MAX_QUEUE_SIZE");
 }
 
 #[test]
@@ -310,7 +306,7 @@ fn strict_mode_turns_every_warning_into_one_error() {
 #[cfg(feature = "otlp")]
 #[test]
 fn disabled_or_none_builds_no_exporter() {
-    let sink_of = |pairs: &[(&str, &str)]| format!("{:?}", from_env(pairs).value.build());
+    let sink_of = |pairs: &[(&str, &str)]| format!("{:?}", from_env(pairs).build());
     assert!(sink_of(&[]).contains("BatchSink"), "{}", sink_of(&[]));
     for pairs in [
         &[("OTEL_SDK_DISABLED", "true")][..],
@@ -359,4 +355,39 @@ fn the_general_attribute_limit_also_bounds_event_and_link_attributes() {
     span.add_event("e", five());
     span.end();
     assert_eq!(sink.spans()[0].events[0].attributes.len(), 4);
+}
+
+#[test]
+fn from_env_chains_like_builder_and_keeps_its_warnings_for_strict_mode() {
+    let sink = MemorySink::new();
+    let tracer = from_env(&[("OTEL_SERVICE_NAME", "orders")])
+        .service_version("1.0.0")
+        .sink(sink.clone())
+        .strict()
+        .unwrap()
+        .build();
+    assert_eq!(tracer.resource().service_name(), "orders");
+    tracer.span("work").start().end();
+    assert_eq!(sink.spans().len(), 1);
+
+    let bad = from_env(&[
+        ("OTEL_TRACES_SAMPLER", "traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "lots"),
+    ])
+    .sink(MemorySink::new());
+    assert_eq!(bad.warnings()[0].variable, "OTEL_TRACES_SAMPLER_ARG");
+    let error = bad.strict().unwrap_err().to_string();
+    assert!(
+        error.contains("OTEL_TRACES_SAMPLER_ARG=\"lots\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn health_names_every_reason_spans_are_lost() {
+    let tracer = from_env(&[("OTEL_TRACES_SAMPLER", "sometimes")]).build();
+    let health = tracer.health();
+    assert!(!health.is_ok());
+    let text = health.to_string();
+    assert!(text.contains("OTEL_TRACES_SAMPLER=\"sometimes\""), "{text}");
 }

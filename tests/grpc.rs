@@ -240,6 +240,16 @@ async fn unary_ok_with_the_default_names() {
         attr(&server_span, "client.address"),
         str_attr("127.0.0.1").as_ref()
     );
+    // The connection's peer, from tonic's connect info (the client's port is tonic's).
+    assert_eq!(
+        attr(&server_span, "network.peer.address"),
+        str_attr("127.0.0.1").as_ref()
+    );
+    assert!(
+        matches!(attr(&server_span, "network.peer.port"), Some(&Value::I64(port)) if port > 0),
+        "{server_span:?}"
+    );
+    assert_eq!(attr(&client_span, "network.peer.address"), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -418,6 +418,76 @@ async fn behind_a_proxy_the_original_request_is_recorded() {
     );
 }
 
+/// Sends `GET /health` over a connection of its own, with `extra` header lines, and returns the
+/// connection's local (the client's) port once the response has been read.
+async fn raw_get(addr: SocketAddr, extra: &str) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let port = stream.local_addr().unwrap().port();
+    let request =
+        format!("GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    assert!(response.starts_with(b"HTTP/1.1 200"), "{response:?}");
+    port
+}
+
+#[tokio::test]
+async fn the_peer_is_recorded_when_the_server_passes_connect_info() {
+    let (tracer, sink) = tracer(Sampler::always_on());
+    let app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .layer(ServerLayer::new(tracer));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let with_info = app
+        .clone()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, with_info).await.unwrap() });
+    // And the same app served plainly: axum then tells the layer nothing of the peer.
+    let plain = serve(app).await;
+
+    let attrs = |span: &SpanData| {
+        [
+            "client.address",
+            "network.peer.address",
+            "network.peer.port",
+        ]
+        .map(|key| span.attribute(key).cloned())
+    };
+    let direct = raw_get(addr, "").await;
+    let spans = sink.wait_for(1, Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        attrs(&spans[0]),
+        [
+            Some(Value::from("127.0.0.1")),
+            Some(Value::from("127.0.0.1")),
+            Some(Value::I64(direct.into())),
+        ]
+    );
+
+    // Behind a proxy, the client is the one it names; the peer is still the connection's.
+    let proxied = raw_get(addr, "X-Forwarded-For: 203.0.113.7\r\n").await;
+    let spans = sink.wait_for(2, Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        attrs(&spans[1]),
+        [
+            Some(Value::from("203.0.113.7")),
+            Some(Value::from("127.0.0.1")),
+            Some(Value::I64(proxied.into())),
+        ]
+    );
+
+    raw_get(plain, "").await;
+    let spans = sink.wait_for(3, Duration::from_secs(5)).unwrap();
+    assert_eq!(attrs(&spans[2]), [None, None, None]);
+    // The rest is recorded as usual.
+    assert_eq!(
+        spans[2].attribute("url.path"),
+        Some(&Value::from("/health"))
+    );
+}
+
 #[tokio::test]
 async fn the_known_methods_can_be_replaced() {
     use tower::Layer;

@@ -105,6 +105,10 @@ async fn spans_arrive_over_grpc_with_gzip_and_metadata() {
     let (metadata, request, _) = &recorded.requests[0];
     assert_eq!(metadata.get("x-api-key").unwrap(), "s3cret");
     assert_eq!(metadata.get("grpc-encoding").unwrap(), "gzip");
+    // The exporter names itself first (tonic appends its own token).
+    let agent = metadata.get("user-agent").unwrap().to_str().unwrap();
+    let ours = concat!("tracewire/", env!("CARGO_PKG_VERSION"));
+    assert!(agent.starts_with(&format!("{ours} ")), "{agent}");
     assert_request_holds(request, &memory.spans());
 }
 

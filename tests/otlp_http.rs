@@ -334,8 +334,12 @@ async fn tracer_from_env_picks_the_otlp_exporter_and_its_variables() {
         "OTEL_BSP_SCHEDULE_DELAY" => Some("50".into()),
         _ => None,
     });
-    assert!(configured.warnings.is_empty(), "{:?}", configured.warnings);
-    let tracer = configured.value.build();
+    assert!(
+        configured.warnings().is_empty(),
+        "{:?}",
+        configured.warnings()
+    );
+    let tracer = configured.build();
     tracer.span("from env").start().end();
     shutdown(&tracer).await;
 
@@ -364,7 +368,11 @@ fn unknown_exporters_and_unusable_endpoints_are_warned_about() {
         _ => None,
     });
     let _ = std::fs::remove_file(&not_pem);
-    let warnings: Vec<String> = configured.warnings.iter().map(|w| w.to_string()).collect();
+    let warnings: Vec<String> = configured
+        .warnings()
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].starts_with("OTEL_TRACES_EXPORTER=\"otlp\""));
     if cfg!(feature = "tls") {

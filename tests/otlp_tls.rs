@@ -136,6 +136,7 @@ async fn shutdown(tracer: &Tracer) -> Result<(), tracewire::sink::SinkError> {
     tokio::task::spawn_blocking(move || tracer.shutdown(Duration::from_secs(30)))
         .await
         .unwrap()
+        .map(drop)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,8 +30,9 @@ pub(crate) const MAX_REQUEST_BODY: usize = 64 << 20;
 
 pub(crate) const ZSTD_MISSING: &str = "zstd compression needs tracewire's `zstd` feature";
 
-/// The `User-Agent` the OTLP specification asks exporters to send ("OTLP/HTTP User Agent").
-const AGENT: &str = concat!("tracewire/", env!("CARGO_PKG_VERSION"));
+/// The `User-Agent` the OTLP specification asks exporters to send ("OTLP/HTTP User Agent";
+/// the OTLP/gRPC exporter sends it too, followed by tonic's).
+pub(crate) const AGENT: &str = concat!("tracewire/", env!("CARGO_PKG_VERSION"));
 
 /// Plain TCP, or TLS too with the `tls` feature.
 #[cfg(feature = "tls")]
@@ -424,7 +425,7 @@ impl PartsSent {
             None => Ok(()),
             Some(error) if self.failed >= self.total => Err(error),
             Some(error) => {
-                log::warn!(
+                crate::diagnostics::warning!(
                     "tracewire: {} of {} spans could not be exported: {error}",
                     self.failed,
                     self.total

@@ -10,8 +10,9 @@ use http::{HeaderMap, Request, Version};
 
 use crate::http::forwarded::Forwarded;
 use crate::semconv::{
-    CLIENT_ADDRESS, HTTP_REQUEST_METHOD_ORIGINAL, NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS,
-    SERVER_PORT, URL_PATH, URL_QUERY, URL_SCHEME, USER_AGENT_ORIGINAL,
+    CLIENT_ADDRESS, HTTP_REQUEST_METHOD_ORIGINAL, NETWORK_PEER_ADDRESS, NETWORK_PEER_PORT,
+    NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT, URL_PATH, URL_QUERY, URL_SCHEME,
+    USER_AGENT_ORIGINAL,
 };
 use crate::span::{KeyValue, Value};
 
@@ -339,12 +340,26 @@ fn remember_parsed(interned: &'static str, host: &'static str, port: Option<u16>
 
 /// `client.address`: the client behind the proxies, when they say (`Forwarded: for=`, else
 /// `X-Forwarded-For`), as the conventions prefer, else the peer address if the server recorded
-/// one.
-pub(crate) fn client_address<B>(request: &Request<B>, forwarded: &Forwarded<'_>) -> Option<String> {
-    forwarded
-        .client
-        .or_else(|| peer_address(request).map(|peer| peer.ip()))
-        .map(|address| address.to_string())
+/// one; and `network.peer.address`/`network.peer.port`: the peer itself (the nearest proxy,
+/// if any), when the server recorded it (see `peer_address`).
+pub(crate) fn push_client_and_peer<B>(
+    attributes: &mut Vec<KeyValue>,
+    request: &Request<B>,
+    forwarded: &Forwarded<'_>,
+) {
+    let peer = peer_address(request);
+    let peer_ip = peer.map(|peer| peer.ip().to_string());
+    let client = match forwarded.client {
+        Some(client) => Some(client.to_string()),
+        None => peer_ip.clone(),
+    };
+    if let Some(client) = client {
+        attributes.push(KeyValue::new(CLIENT_ADDRESS, client));
+    }
+    if let (Some(peer), Some(ip)) = (peer, peer_ip) {
+        attributes.push(KeyValue::new(NETWORK_PEER_ADDRESS, ip));
+        attributes.push(KeyValue::new(NETWORK_PEER_PORT, i64::from(peer.port())));
+    }
 }
 
 /// `url.scheme` of a server span: the scheme the client used, as a proxy says (`Forwarded:
@@ -368,6 +383,9 @@ fn scheme_value(scheme: &str) -> Value {
     }
 }
 
+/// The peer's socket address, if the server put it in the request's extensions: axum's
+/// `ConnectInfo<SocketAddr>` (only with `into_make_service_with_connect_info`, not with
+/// `axum::serve(listener, app)`), tonic's `TcpConnectInfo`, or a plain `SocketAddr`.
 fn peer_address<B>(request: &Request<B>) -> Option<SocketAddr> {
     #[cfg(feature = "axum")]
     if let Some(info) = request
@@ -395,7 +413,7 @@ pub(crate) fn server_request_attributes<B>(
     route: Option<&'static str>,
     recorded_headers: &[http::HeaderName],
 ) {
-    attributes.reserve(10);
+    attributes.reserve(12);
     let uri = request.uri();
     // A path with no parameters is its route template, interned already.
     let path = match route {
@@ -420,9 +438,7 @@ pub(crate) fn server_request_attributes<B>(
     }
     let address = server_side_address(request.headers(), uri, request.version(), forwarded.host);
     push_server_address(attributes, address, Some(scheme));
-    if let Some(client) = client_address(request, &forwarded) {
-        attributes.push(KeyValue::new(CLIENT_ADDRESS, client));
-    }
+    push_client_and_peer(attributes, request, &forwarded);
     if let Some(agent) = request.headers().get(http::header::USER_AGENT) {
         // Bytes past ASCII (RFC 9110 obs-text) are rare but legal: kept, lossily.
         let agent = String::from_utf8_lossy(agent.as_bytes());

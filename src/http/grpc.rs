@@ -32,7 +32,9 @@
 //! `:authority`; on the client from the request's URI: a generated client made with
 //! `with_origin` carries it, one made with `new` over a `Channel` does not),
 //! `client.address` on the server (a proxy's `Forwarded: for=`/`X-Forwarded-For`, else the
-//! peer), and on error
+//! peer), `network.peer.address` and `network.peer.port` on the server when the peer is known
+//! (tonic's server records it; see [`ServerLayer`](super::ServerLayer#the-peer-address) for
+//! axum), and on error
 //! `error.type` (the code's name) and the error status with the decoded `grpc-message` as its
 //! description.
 //!
@@ -64,14 +66,14 @@ use crate::SpanRef;
 use crate::config::{ConfigWarning, Configured, process_env};
 use crate::context::percent_decode;
 use crate::http::attributes::{
-    client_address, client_side_address, intern_grpc_method, push_server_address, record_headers,
-    server_side_address,
+    client_side_address, intern_grpc_method, push_client_and_peer, push_server_address,
+    record_headers, server_side_address,
 };
 use crate::http::classify::Side;
 use crate::http::forwarded::Forwarded;
 use crate::semconv::{
-    CLIENT_ADDRESS, ERROR_TYPE, RPC_GRPC_STATUS_CODE, RPC_METHOD, RPC_METHOD_ORIGINAL,
-    RPC_RESPONSE_STATUS_CODE, RPC_SERVICE, RPC_SYSTEM, RPC_SYSTEM_NAME,
+    ERROR_TYPE, RPC_GRPC_STATUS_CODE, RPC_METHOD, RPC_METHOD_ORIGINAL, RPC_RESPONSE_STATUS_CODE,
+    RPC_SERVICE, RPC_SYSTEM, RPC_SYSTEM_NAME,
 };
 use crate::span::{KeyValue, Status};
 
@@ -246,9 +248,7 @@ pub(crate) fn server_request_attributes<B>(
     let (headers, uri) = (request.headers(), request.uri());
     let address = server_side_address(headers, uri, request.version(), forwarded.host);
     push_server_address(attributes, address, None);
-    if let Some(client) = client_address(request, &forwarded) {
-        attributes.push(KeyValue::new(CLIENT_ADDRESS, client));
-    }
+    push_client_and_peer(attributes, request, &forwarded);
     record_metadata(
         attributes,
         semconv,

@@ -96,7 +96,7 @@ pub struct SamplingResult {
 /// specification asks for, once per process rather than once per span.
 fn warn_once(warned: &std::sync::atomic::AtomicBool, message: &str) {
     if !warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        log::warn!("tracewire: {message} (logged once)");
+        crate::diagnostics::warning!("tracewire: {message} (logged once)");
     }
 }
 

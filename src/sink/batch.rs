@@ -389,7 +389,9 @@ impl BatchSink {
             }
             Err(error) => {
                 // Without a worker nothing can be sent: refuse spans (and count them) at once.
-                log::error!("tracewire: cannot start the batch sink's thread: {error}");
+                crate::diagnostics::error!(
+                    "tracewire: cannot start the batch sink's thread: {error}"
+                );
                 shared.gate.close();
                 None
             }
@@ -584,7 +586,9 @@ impl Worker {
         {
             Ok(runtime) => runtime,
             Err(error) => {
-                log::error!("tracewire: the batch sink cannot start its runtime: {error}");
+                crate::diagnostics::error!(
+                    "tracewire: the batch sink cannot start its runtime: {error}"
+                );
                 self.shared.gate.close();
                 // Answer waiting flushes and shutdowns at once (their channels close: "shut
                 // down") rather than letting them wait out their deadlines.
@@ -774,11 +778,15 @@ impl Worker {
                 Ok(Ok(())) => Err(format!("{failed} of {count} spans could not be exported")),
                 Ok(Err(error)) => {
                     let error = Untrusted::new(&error.0);
-                    log::warn!("tracewire: exporting {count} spans failed: {error}");
+                    crate::diagnostics::warning!(
+                        "tracewire: exporting {count} spans failed: {error}"
+                    );
                     Err(error.to_string())
                 }
                 Err(_) => {
-                    log::warn!("tracewire: exporting {count} spans timed out after {timeout:?}");
+                    crate::diagnostics::warning!(
+                        "tracewire: exporting {count} spans timed out after {timeout:?}"
+                    );
                     Err("export timed out".into())
                 }
             }

@@ -189,7 +189,7 @@ impl SpanLimits {
 pub(crate) fn warn_discarded_once(what: Discarded, limit: u32) {
     if !WARNED[what as usize].swap(true, Ordering::Relaxed) {
         let (discarded, variable) = what.described();
-        log::warn!(
+        crate::diagnostics::warning!(
             "tracewire: {discarded} discarded: the limit is {limit} ({variable}); dropped counts \
              are kept on each span. This warning is logged once."
         );

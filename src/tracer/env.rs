@@ -1,7 +1,7 @@
 //! Configuring a tracer from the `OTEL_*` environment variables.
 
 use super::TracerBuilder;
-use crate::config::{ConfigWarning, Configured, read_bool, read_number};
+use crate::config::{ConfigWarning, read_bool, read_number};
 use crate::propagation::CompositePropagator;
 use crate::sampling::Sampler;
 use crate::semconv;
@@ -33,23 +33,24 @@ impl TracerBuilder {
     ///
     /// A bad value never stops the service: enums and numbers are warned about and their
     /// default used, and booleans are true only for `true`. Each warning names the variable,
-    /// the value and what is accepted; all are logged and returned, and
-    /// [`Configured::strict`] turns them into an error for start-up checks.
+    /// the value and what is accepted; all are logged and kept on the builder
+    /// ([`warnings`](Self::warnings)), and [`strict`](Self::strict) turns them into an error
+    /// for start-up checks.
     ///
     /// ```
     /// use tracewire::TracerBuilder;
     ///
-    /// let configured = TracerBuilder::from_env_with(|name| match name {
+    /// let builder = TracerBuilder::from_env_with(|name| match name {
     ///     "OTEL_SERVICE_NAME" => Some("checkout".into()),
     ///     "OTEL_TRACES_SAMPLER" => Some("parentbased_traceidratio".into()),
     ///     "OTEL_TRACES_SAMPLER_ARG" => Some("1.5".into()),
     ///     _ => None,
     /// });
-    /// assert_eq!(configured.warnings[0].variable, "OTEL_TRACES_SAMPLER_ARG");
-    /// let tracer = configured.value.build();
+    /// assert_eq!(builder.warnings()[0].variable, "OTEL_TRACES_SAMPLER_ARG");
+    /// let tracer = builder.build();
     /// assert_eq!(tracer.resource().service_name(), "checkout");
     /// ```
-    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Configured<Self> {
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let mut warnings = Vec::new();
         let mut builder = TracerBuilder {
             disabled: read_bool(&lookup, &mut warnings, "OTEL_SDK_DISABLED"),
@@ -76,13 +77,19 @@ impl TracerBuilder {
         warnings.extend(batch_warnings);
         // A disabled SDK records nothing: no exporter, so no background thread either.
         if !builder.disabled {
-            builder.env_exporters = read_exporters(&lookup, &mut warnings);
+            let (exporters, unmet) = read_exporters(&lookup, &mut warnings, cfg!(feature = "otlp"));
+            builder.env_exporters = exporters;
+            builder.unmet_default_exporter = unmet;
             builder.env_chose_none = builder.env_exporters.is_empty()
                 && lookup("OTEL_TRACES_EXPORTER")
                     .is_some_and(|v| v.split(',').any(|n| n.trim().eq_ignore_ascii_case("none")));
         }
 
-        Configured::logged(builder, warnings)
+        for warning in &warnings {
+            crate::diagnostics::warning!("tracewire: {warning}");
+        }
+        builder.warnings = warnings;
+        builder
     }
 }
 
@@ -301,10 +308,13 @@ impl Exporter for EnvExporter {
 
 /// `OTEL_TRACES_EXPORTER`: a comma-separated list of `otlp`, `zipkin`, `console`, `none`
 /// (SDK environment variables, "Exporter Selection"); unset means `otlp`.
+/// The exporters `OTEL_TRACES_EXPORTER` names, and, when it is unset and `otlp_built` is
+/// false, why its default cannot be honoured.
 fn read_exporters(
     lookup: &impl Fn(&str) -> Option<String>,
     warnings: &mut Vec<ConfigWarning>,
-) -> Vec<EnvExporter> {
+    otlp_built: bool,
+) -> (Vec<EnvExporter>, Option<ConfigWarning>) {
     const NAME: &str = "OTEL_TRACES_EXPORTER";
     let raw = lookup(NAME).filter(|v| !v.trim().is_empty());
     let names: Vec<String> = match &raw {
@@ -313,13 +323,24 @@ fn read_exporters(
             .map(|n| n.trim().to_ascii_lowercase())
             .filter(|n| !n.is_empty())
             .collect(),
-        // The specification's default is `otlp`; without the feature there is nothing to
-        // default to, and nothing was asked for, so no warning.
-        None if cfg!(feature = "otlp") => vec!["otlp".to_string()],
-        None => Vec::new(),
+        None if otlp_built => vec!["otlp".to_string()],
+        // The specification's default is `otlp`, which this build cannot honour. Not a warning
+        // yet: a sink set in code is what most services without the feature use. Strict mode
+        // refuses it when no sink is set (and `build` warns of a tracer without a sink).
+        None => {
+            let unmet = ConfigWarning {
+                variable: NAME,
+                value: String::new(),
+                message: "unset, so OpenTelemetry's default `otlp` applies, but tracewire was \
+                          built without its `otlp` feature: enable the feature, set a sink in \
+                          code, or set OTEL_TRACES_EXPORTER to console or none"
+                    .into(),
+            };
+            return (Vec::new(), Some(unmet));
+        }
     };
     if names.iter().any(|n| n == "none") {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     let mut exporters = Vec::new();
     let missing = |warnings: &mut Vec<ConfigWarning>, name: &str, feature: &str| {
@@ -380,7 +401,7 @@ fn read_exporters(
     }
     #[cfg(all(feature = "otlp", feature = "zipkin"))]
     let _ = missing;
-    exporters
+    (exporters, None)
 }
 
 #[cfg(test)]
@@ -390,7 +411,36 @@ mod tests {
     fn exporters(value: &str) -> (Vec<EnvExporter>, Vec<ConfigWarning>) {
         let mut warnings = Vec::new();
         let lookup = |name: &str| (name == "OTEL_TRACES_EXPORTER").then(|| value.to_string());
-        (read_exporters(&lookup, &mut warnings), warnings)
+        let (exporters, _) = read_exporters(&lookup, &mut warnings, cfg!(feature = "otlp"));
+        (exporters, warnings)
+    }
+
+    /// With default features (no `otlp`) and `OTEL_TRACES_EXPORTER` unset, OpenTelemetry's
+    /// default exporter cannot be honoured: strict mode says so and names the feature, unless
+    /// a sink is set in code.
+    #[test]
+    fn strict_mode_refuses_a_default_exporter_this_build_cannot_provide() {
+        let mut warnings = Vec::new();
+        let (exporters, unmet) = read_exporters(&|_: &str| None, &mut warnings, false);
+        assert!(exporters.is_empty() && warnings.is_empty());
+        let builder = TracerBuilder {
+            unmet_default_exporter: unmet,
+            ..TracerBuilder::default()
+        };
+        let error = builder.strict().unwrap_err().to_string();
+        assert!(error.contains("OTEL_TRACES_EXPORTER"), "{error}");
+        assert!(error.contains("`otlp` feature"), "{error}");
+
+        let (_, unmet) = read_exporters(&|_: &str| None, &mut Vec::new(), false);
+        let with_sink = TracerBuilder {
+            unmet_default_exporter: unmet,
+            ..TracerBuilder::default()
+        }
+        .sink(crate::sink::MemorySink::new());
+        assert!(with_sink.strict().is_ok());
+        // With the feature, the default is honoured.
+        let (_, unmet) = read_exporters(&|_: &str| None, &mut Vec::new(), true);
+        assert!(unmet.is_none());
     }
 
     /// The batch sink reads an exporter's failed parts through `take_failed`: an exporter

@@ -8,7 +8,9 @@
 
 mod current;
 mod env;
+mod health;
 mod local;
+mod shutdown;
 mod span;
 
 use std::borrow::Cow;
@@ -18,10 +20,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) use current::SpanScope;
 pub use current::{Context, ContextGuard, FutureExt, Instrumented, span, spawn};
+pub use health::Health;
 pub use local::{LocalSpan, local_span};
+pub use shutdown::shutdown_signal;
 pub use span::{Span, SpanBuilder, SpanRef};
 
-use crate::config::Configured;
+use crate::config::{ConfigError, ConfigWarning};
 use crate::context::SpanContext;
 use crate::counters::ShardedCounters;
 use crate::id::{IdGenerator, RandomIdGenerator};
@@ -76,6 +80,20 @@ struct TracerInner {
     follows_parent: [[bool; 2]; 2],
     clock: Clock,
     counters: Counters,
+    /// The bad settings the environment held, for [`Tracer::health`].
+    warnings: Vec<ConfigWarning>,
+    /// Built without a sink (and not because `OTEL_TRACES_EXPORTER=none` or disabled): every
+    /// span is discarded.
+    has_no_sink: bool,
+}
+
+impl Drop for TracerInner {
+    /// The last handle is gone: what the sink holds is flushed, within a bound, so that a
+    /// service that forgets `shutdown` still exports its last spans and never hangs on exit.
+    fn drop(&mut self) {
+        local::flush_local();
+        let _ = self.sink.shutdown(shutdown::FLUSH_ON_DROP);
+    }
 }
 
 impl TracerInner {
@@ -252,9 +270,18 @@ impl Tracer {
     }
 
     /// A builder configured from the `OTEL_*` environment variables (see
-    /// [`TracerBuilder::from_env_with`] for the list). Bad values are warned about and
-    /// replaced by their defaults; call [`Configured::strict`] to refuse them instead.
-    pub fn from_env() -> Configured<TracerBuilder> {
+    /// [`TracerBuilder::from_env_with`] for the list), to chain like [`builder`](Self::builder).
+    /// Bad values are logged and replaced by their defaults; the builder keeps the warnings,
+    /// and [`TracerBuilder::strict`] refuses them instead, for start-up checks.
+    ///
+    /// ```
+    /// use tracewire::Tracer;
+    /// use tracewire::sink::MemorySink;
+    ///
+    /// let tracer = Tracer::from_env().service_name("order-service").sink(MemorySink::new()).build();
+    /// # let _ = tracer;
+    /// ```
+    pub fn from_env() -> TracerBuilder {
         TracerBuilder::from_env_with(crate::config::process_env)
     }
 
@@ -299,10 +326,27 @@ impl Tracer {
     }
 
     /// Flushes and stops the sink, waiting at most `timeout` (local spans: as
-    /// [`force_flush`](Self::force_flush) says).
-    pub fn shutdown(&self, timeout: Duration) -> Result<(), SinkError> {
+    /// [`force_flush`](Self::force_flush) says), and says what became of the spans: exported,
+    /// dropped and why. If the deadline passes first, the spans still queued are given up and
+    /// counted ([`SinkError::ShutdownTimeout`]). See [`shutdown_signal`] for a server's
+    /// graceful shutdown.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tracewire::Tracer;
+    /// use tracewire::sink::{Exporter, StdoutExporter};
+    ///
+    /// let tracer = Tracer::builder().sink(StdoutExporter::json().batched()).build();
+    /// tracer.span("last request").start().end();
+    /// let stats = tracer.shutdown(Duration::from_secs(5)).unwrap();
+    /// assert_eq!((stats.sink.exported, stats.sink.dropped()), (1, 0));
+    /// ```
+    ///
+    /// Dropping the last handle of a tracer shuts it down too, waiting at most 5 seconds.
+    pub fn shutdown(&self, timeout: Duration) -> Result<TracerStats, SinkError> {
         local::flush_local();
-        self.inner.sink.shutdown(timeout)
+        self.inner.sink.shutdown(timeout)?;
+        Ok(self.stats())
     }
 
     /// Whether the sink takes record-only spans.
@@ -558,6 +602,12 @@ pub struct TracerBuilder {
     env_exporters: Vec<env::EnvExporter>,
     /// `OTEL_TRACES_EXPORTER=none`: no sink is what was asked for.
     env_chose_none: bool,
+    /// The bad settings the environment held (already logged), for [`strict`](Self::strict)
+    /// and [`Tracer::health`].
+    warnings: Vec<ConfigWarning>,
+    /// `OTEL_TRACES_EXPORTER` is unset, so OpenTelemetry's default `otlp` applies, but this
+    /// build cannot honour it (no `otlp` feature): why, for `strict` when no sink is set.
+    unmet_default_exporter: Option<ConfigWarning>,
 }
 
 impl Default for TracerBuilder {
@@ -578,6 +628,8 @@ impl Default for TracerBuilder {
             disabled: false,
             env_exporters: Vec::new(),
             env_chose_none: false,
+            warnings: Vec::new(),
+            unmet_default_exporter: None,
         }
     }
 }
@@ -676,10 +728,45 @@ impl TracerBuilder {
         self
     }
 
+    /// The bad settings found in the environment by [`Tracer::from_env`] (each was logged, and
+    /// its default used).
+    pub fn warnings(&self) -> &[ConfigWarning] {
+        &self.warnings
+    }
+
+    /// This builder, or an error naming every bad setting: strict mode, for start-up checks.
+    ///
+    /// It also fails when the environment asks for an exporter this build cannot provide:
+    /// `OTEL_TRACES_EXPORTER` names one whose cargo feature is off, or is unset (OpenTelemetry's
+    /// default is `otlp`) without the `otlp` feature and with no sink set in code. Call it after
+    /// [`sink`](Self::sink) or [`exporter`](Self::exporter), if you set one.
+    ///
+    /// ```
+    /// use tracewire::TracerBuilder;
+    ///
+    /// let builder = TracerBuilder::from_env_with(|name| {
+    ///     (name == "OTEL_TRACES_SAMPLER").then(|| "sometimes".to_string())
+    /// });
+    /// let error = builder.strict().unwrap_err();
+    /// assert!(error.to_string().contains("OTEL_TRACES_SAMPLER=\"sometimes\""));
+    /// ```
+    pub fn strict(self) -> Result<Self, ConfigError> {
+        let mut warnings = self.warnings.clone();
+        let no_sink = self.sink.is_none() && self.env_exporters.is_empty() && !self.env_chose_none;
+        if let Some(unmet) = self.unmet_default_exporter.as_ref().filter(|_| no_sink) {
+            warnings.push(unmet.clone());
+        }
+        match warnings.is_empty() {
+            true => Ok(self),
+            false => Err(ConfigError { warnings }),
+        }
+    }
+
     /// The tracer.
     pub fn build(self) -> Tracer {
         let batch = self.batch;
         let mut env_exporters = self.env_exporters;
+        let mut has_no_sink = false;
         let sink = self.sink.unwrap_or_else(|| {
             if env_exporters.len() == 1 {
                 let exporter = env_exporters.remove(0);
@@ -696,9 +783,10 @@ impl TracerBuilder {
             // Disabled records nothing, and `none` asked for nothing: only an oversight is
             // worth a warning.
             if !self.disabled && !self.env_chose_none {
-                log::warn!(
+                crate::diagnostics::warning!(
                     "tracewire: no sink configured; finished spans are counted and discarded"
                 );
+                has_no_sink = true;
             }
             Arc::new(Discard)
         });
@@ -721,6 +809,8 @@ impl TracerBuilder {
                 follows_parent,
                 clock: Clock::new(),
                 counters: Counters::default(),
+                warnings: self.warnings,
+                has_no_sink,
             }),
         }
     }

@@ -16,7 +16,7 @@ use super::OtlpConfig;
 use super::proto::{Field, decode_partial_success, for_each_field};
 use super::retry::Attempt;
 use crate::export::Compression;
-use crate::export::http::{MAX_REQUEST_BODY, MAX_RESPONSE_BODY, before, limit};
+use crate::export::http::{AGENT, MAX_REQUEST_BODY, MAX_RESPONSE_BODY, before, limit};
 use crate::sink::ExportError;
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -53,7 +53,10 @@ impl GrpcSender {
                 )));
             }
         }
+        // `user-agent: tracewire/x.y.z tonic/x.y.z`: the exporter first, as the OTLP
+        // specification asks ("User Agent"); tonic appends its own.
         let endpoint = Endpoint::from_shared(url.clone())
+            .and_then(|endpoint| endpoint.user_agent(AGENT))
             .map_err(|e| ExportError(format!("endpoint {url:?}: {e}")))?;
         let endpoint = match limit(config.timeout) {
             Some(timeout) => endpoint.connect_timeout(timeout).timeout(timeout),

@@ -304,9 +304,11 @@ impl OtlpExporter {
             if message.is_empty() { "" } else { ": " }
         );
         if self.partial_logged.swap(true, Ordering::Relaxed) {
-            log::debug!("{text}");
+            crate::diagnostics::debug!("{text}");
         } else {
-            log::warn!("{text} (later partial successes are logged at debug level)");
+            crate::diagnostics::warning!(
+                "{text} (later partial successes are logged at debug level)"
+            );
         }
     }
 }

@@ -115,7 +115,7 @@ where
                 policy.max_elapsed
             ));
         }
-        log::debug!("tracewire: export failed ({error}); retrying in {wait:?}");
+        crate::diagnostics::debug!("tracewire: export failed ({error}); retrying in {wait:?}");
         tokio::time::sleep(wait).await;
         backoff = scaled(backoff, policy.multiplier.max(1.0)).min(policy.max_backoff);
     }

@@ -28,6 +28,37 @@ use crate::http::{KnownMethods, RpcSemconv};
 ///     .route("/users/{id}", get(|| async { "alice" }))
 ///     .layer(ServerLayer::new(tracer).record_request_header("x-request-id").server_timing(true));
 /// ```
+///
+/// # The peer address
+///
+/// The layer learns the peer of the connection (`network.peer.address`, `network.peer.port`,
+/// and `client.address` when no proxy header names the client) only from the request's
+/// extensions, and `axum::serve(listener, app)` puts nothing there: served like that, **a
+/// span has no `network.peer.*` and, without `Forwarded`/`X-Forwarded-For`, no
+/// `client.address`**. Serve the app with axum's connect info (`ConnectInfo<SocketAddr>`)
+/// instead:
+///
+/// ```no_run
+/// use std::net::SocketAddr;
+///
+/// use axum::{Router, routing::get};
+/// use tracewire::Tracer;
+/// use tracewire::http::ServerLayer;
+///
+/// # #[tokio::main]
+/// # async fn main() -> std::io::Result<()> {
+/// let tracer = Tracer::builder().service_name("users").build();
+/// let app: Router = Router::new()
+///     .route("/health", get(|| async { "ok" }))
+///     .layer(ServerLayer::new(tracer));
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
+/// axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+/// # }
+/// ```
+///
+/// tonic's server records the peer (its `TcpConnectInfo`) without being asked. A plain
+/// [`SocketAddr`](std::net::SocketAddr) in the extensions, as a hand-written hyper server
+/// may insert, is read too.
 #[derive(Clone, Debug)]
 pub struct ServerLayer {
     pub(crate) tracer: Tracer,

@@ -14,7 +14,8 @@
 //!   `http.route` (axum's matched route, with the `axum` feature), `url.path`, `url.query`
 //!   (values of signature parameters such as `sig` or `X-Amz-Signature` replaced by
 //!   `REDACTED`), `url.scheme`, `network.protocol.version`, `server.address`, `server.port`,
-//!   `client.address`, `user_agent.original`, `http.response.status_code`, and `error.type`
+//!   `client.address`, `network.peer.address`, `network.peer.port`, `user_agent.original`,
+//!   `http.response.status_code`, and `error.type`
 //!   (the status code for 5xx and codes past 599, the error's type for a failed service or
 //!   body, `client_disconnected` when the client went away first);
 //! - behind proxies, the original request: `client.address`, `server.address`/`server.port`
@@ -23,6 +24,12 @@
 //!   conventions prefer; without them from HTTP/2's `:authority`, then `Host`, and the peer
 //!   address. These headers are the caller's word: a service that faces the internet directly
 //!   should strip them at its edge;
+//! - the peer of the connection (the nearest proxy, if any), whatever the headers say:
+//!   `network.peer.address` and `network.peer.port`. Only when the server tells the layer: with
+//!   `axum::serve(listener, app)` it does not, so the peer, `client.address` (without proxy
+//!   headers) and `network.peer.*` are missing; serve
+//!   `app.into_make_service_with_connect_info::<SocketAddr>()` instead (see
+//!   [`ServerLayer`](ServerLayer#the-peer-address)). tonic's server always does;
 //! - request and response headers only for the names you list;
 //! - error status for 5xx, codes past 599, errors and disconnections, never for 4xx.
 //!
