@@ -113,3 +113,9 @@ pub use tracer::{
     Context, ContextGuard, FutureExt, Health, Instrumented, LocalSpan, Span, SpanBuilder, SpanRef,
     Tracer, TracerBuilder, TracerStats, local_span, shutdown_signal, span, spawn,
 };
+
+/// Every Rust snippet of the README, compiled (and run, unless marked `no_run`) as a doctest,
+/// so that what a user copies always builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeSnippets;
