@@ -18,7 +18,9 @@
 //!                      │
 //! outgoing call ◄───── ClientLayer: CLIENT span, inject (same propagators; stale headers replaced)
 //!                      │
-//! response body sent ─► span ends (gRPC: at the trailers, with their grpc-status) ─► SpanSink (memory | fan-out | batch ─► Exporter: stdout, OTLP, Zipkin)
+//! response body sent ─► span ends (gRPC: at the trailers, with their grpc-status) ─► SpanSink (memory | fan-out | tree | batch ─► Exporter: stdout, OTLP, Zipkin)
+//!
+//! spans of any services (a sink, a saved file) ─► view: the call tree, critical path, root cause
 //! ```
 //!
 //! # Parts
@@ -35,7 +37,7 @@
 //! | [`sampling`] | the [`ShouldSample`](sampling::ShouldSample) trait and the built-in samplers | context, span |
 //! | [`view`] | traces assembled from the spans of any services: the call tree, critical path, self times, root cause and error origin, as text or JSON; spans read back from stdout JSON lines and OTLP/JSON | span |
 //! | [`sink`] | the [`SpanSink`](sink::SpanSink) and [`Exporter`](sink::Exporter) traits; memory, fan-out, batch and tree sinks; stdout exporter | span, view (the tree sink) |
-//! | [`tracer`] | [`Tracer`] and its builder and `OTEL_*` configuration, live [`Span`]s and [`LocalSpan`]s, the current [`Context`] across `.await`, tasks and threads | all above |
+//! | [`tracer`] | [`Tracer`] and its builder and `OTEL_*` configuration, live [`Span`]s and [`LocalSpan`]s, the current [`Context`] across `.await`, tasks and threads; [`Health`], [`shutdown_signal`] and the flush on drop | all above |
 //! | [`http`] | [`ServerLayer`](http::ServerLayer) and [`ClientLayer`](http::ClientLayer): layer → service → future → body, HTTP semantic conventions; gRPC calls recognised and recorded with the RPC conventions, their status from headers or trailers ([`http::grpc`]) | tracer, propagation |
 //! | `export` | OTLP over HTTP/protobuf, HTTP/JSON (feature `otlp`) and gRPC (feature `otlp-grpc`); Zipkin v2 JSON (feature `zipkin`); `https` (feature `tls`); retries as the OTLP specification says | sink |
 //! | [`integrations`] | axum (feature `axum`, default): `http.route` and the [`SpanRef`] extractor; reqwest (feature `reqwest`): a reqwest-middleware middleware; tonic (feature `tonic`): the call's span from a `tonic::Request`, the peer address of tonic's server | http |

@@ -90,9 +90,11 @@ struct TracerInner {
 impl Drop for TracerInner {
     /// The last handle is gone: what the sink holds is flushed, within a bound, so that a
     /// service that forgets `shutdown` still exports its last spans and never hangs on exit.
+    /// A flush, not a shutdown: a sink may be shared with other tracers (a cloned memory or
+    /// tree sink), and stays open for them; a sink only this tracer held stops when dropped.
     fn drop(&mut self) {
         local::flush_local();
-        let _ = self.sink.shutdown(shutdown::FLUSH_ON_DROP);
+        let _ = self.sink.force_flush(shutdown::FLUSH_ON_DROP);
     }
 }
 
@@ -342,7 +344,7 @@ impl Tracer {
     /// assert_eq!((stats.sink.exported, stats.sink.dropped()), (1, 0));
     /// ```
     ///
-    /// Dropping the last handle of a tracer shuts it down too, waiting at most 5 seconds.
+    /// Dropping the last handle of a tracer flushes its sink too, waiting at most 5 seconds.
     pub fn shutdown(&self, timeout: Duration) -> Result<TracerStats, SinkError> {
         local::flush_local();
         self.inner.sink.shutdown(timeout)?;
