@@ -447,3 +447,16 @@ fn children_get_the_decision_their_sampler_would_give_for_their_parent() {
     );
     assert_eq!(counting.0.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[test]
+fn dropping_one_tracer_leaves_a_sink_it_shares_open_for_the_others() {
+    let sink = MemorySink::new();
+    let first = Tracer::builder().sink(sink.clone()).build();
+    let second = Tracer::builder().sink(sink.clone()).build();
+    first.span("first").start().end();
+    // The last handle of `first`: its sink is flushed, not shut down.
+    drop(first);
+    second.span("second").start().end();
+    let names: Vec<_> = sink.spans().iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["first", "second"]);
+}
