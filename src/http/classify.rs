@@ -6,7 +6,8 @@ use std::fmt;
 use http::{HeaderMap, HeaderName, StatusCode, Version};
 
 use crate::SpanRef;
-use crate::http::attributes::{protocol_version, record_headers};
+use crate::http::attributes::protocol_version;
+use crate::http::headers::record_headers;
 use crate::semconv::{ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, NETWORK_PROTOCOL_VERSION};
 use crate::span::{KeyValue, Status};
 

@@ -65,12 +65,13 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use crate::SpanRef;
 use crate::config::{ConfigWarning, Configured, process_env};
 use crate::context::percent_decode;
-use crate::http::attributes::{
-    client_side_address, intern_grpc_method, push_client_and_peer, push_server_address,
-    record_headers, server_side_address,
-};
 use crate::http::classify::Side;
 use crate::http::forwarded::Forwarded;
+use crate::http::headers::record_headers;
+use crate::http::interner::Interner;
+use crate::http::origin::{
+    client_side_address, push_client_and_peer, push_server_address, server_side_address,
+};
 use crate::semconv::{
     ERROR_TYPE, RPC_GRPC_STATUS_CODE, RPC_METHOD, RPC_METHOD_ORIGINAL, RPC_RESPONSE_STATUS_CODE,
     RPC_SERVICE, RPC_SYSTEM, RPC_SYSTEM_NAME,
@@ -509,6 +510,14 @@ impl AwaitingTrailers {
             crate::http::classify::mark_cancelled(span);
         }
     }
+}
+
+/// A gRPC method path interned (see [`Interner`]). The path is the caller's: a server layer
+/// sees it before the router, unknown methods included, so these have a table of their own,
+/// and a caller inventing paths can neither fill the route table nor grow memory past a bound.
+fn intern_grpc_method(path: &str) -> Cow<'static, str> {
+    static GRPC_METHODS: Interner = Interner::new(1024);
+    GRPC_METHODS.intern(&[path])
 }
 
 #[cfg(test)]

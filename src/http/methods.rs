@@ -5,7 +5,7 @@ use std::sync::{Arc, LazyLock};
 use http::Method;
 
 use crate::config::{ConfigWarning, Configured, process_env};
-use crate::http::attributes::Interner;
+use crate::http::interner::Interner;
 
 /// The variable the HTTP conventions name for overriding the known methods.
 const KNOWN_METHODS: &str = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS";

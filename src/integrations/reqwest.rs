@@ -4,7 +4,7 @@
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 
-use crate::http::attributes::push_once;
+use crate::http::headers::push_once;
 use crate::http::client::start_client_span;
 use crate::http::{EarlyDrop, KnownMethods, ResponseBody, classify};
 use crate::{SpanContext, Tracer};

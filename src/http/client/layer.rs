@@ -7,7 +7,7 @@ use tower_layer::Layer;
 
 use super::ClientService;
 use crate::Tracer;
-use crate::http::attributes::push_once;
+use crate::http::headers::push_once;
 use crate::http::{KnownMethods, RpcSemconv};
 
 /// Traces every request a client sends: one CLIENT span per request, a child of the current

@@ -56,22 +56,7 @@ pub struct ClientService<S> {
     pub(crate) config: Arc<ClientConfig>,
 }
 
-impl<S> ClientService<S> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+crate::http::inner_service_accessors!(ClientService);
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ClientService<S>
 where

@@ -7,7 +7,7 @@ use tower_layer::Layer;
 
 use super::TraceService;
 use crate::Tracer;
-use crate::http::attributes::push_once;
+use crate::http::headers::push_once;
 use crate::http::{KnownMethods, RpcSemconv};
 
 /// Traces every request a server handles: one SERVER span per request, a child of the caller's

@@ -51,22 +51,7 @@ pub struct TraceService<S> {
     pub(crate) config: Arc<ServerConfig>,
 }
 
-impl<S> TraceService<S> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
+crate::http::inner_service_accessors!(TraceService);
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TraceService<S>
 where
