@@ -10,8 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::Span;
-use crate::http::classify::{self, record_error};
-use crate::http::grpc::AwaitingTrailers;
+use crate::http::outcome::EndOfStream;
 use crate::tracer::SpanScope;
 
 pin_project! {
@@ -53,8 +52,8 @@ pin_project! {
         // the body is done.
         scope: Option<SpanScope>,
         early_drop: EarlyDrop,
-        // A gRPC call whose status is still to come, in the trailers.
-        grpc: Option<AwaitingTrailers>,
+        // What the end of the stream still has to say (a gRPC status in the trailers).
+        eos: EndOfStream,
         // The bytes still to send, when the body said its exact length: a server stops
         // polling once it has sent a `content-length`, whatever the body says of its end.
         remaining: Option<u64>,
@@ -67,26 +66,10 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(scope) = this.scope.take() {
-                let span = scope.span();
+                let at_end = this.inner.is_end_stream();
                 // An empty body may never be polled: that is a complete response.
-                let complete = this.inner.is_end_stream() || *this.remaining == Some(0);
-                if *this.early_drop == EarlyDrop::ClientWentAway && !complete {
-                    let what = "client disconnected before the response was complete";
-                    match this.grpc.is_some() {
-                        // Recorded as CANCELLED below.
-                        true => classify::mark_client_gone(span, what),
-                        false => classify::mark_disconnected(span, what),
-                    }
-                }
-                if let Some(grpc) = this.grpc.take() {
-                    // hyper drops a body that is already at its end without polling it: that
-                    // response ended, without a status; anything else was cut short.
-                    if this.inner.is_end_stream() {
-                        grpc.no_status(span);
-                    } else {
-                        grpc.dropped(span);
-                    }
-                }
+                let complete = at_end || *this.remaining == Some(0);
+                this.eos.dropped(scope.span(), *this.early_drop, complete, at_end);
             }
         }
     }
@@ -104,43 +87,35 @@ pub(crate) enum EarlyDrop {
 }
 
 impl<B: Body> ResponseBody<B> {
+    /// A body timed by `span`, whose outcome is known already.
     pub(crate) fn new(inner: B, span: Span, early_drop: EarlyDrop) -> Self {
-        Self::with_scope(inner, SpanScope::new(span), early_drop)
+        Self::with_scope(inner, SpanScope::new(span), early_drop, EndOfStream::Ready)
     }
 
     /// A body polled in `scope` (the one the handler ran in, when there is one: it carries
-    /// the same span and the request's baggage).
-    pub(crate) fn with_scope(inner: B, scope: SpanScope, early_drop: EarlyDrop) -> Self {
+    /// the same span and the request's baggage), with what its end still has to say.
+    pub(crate) fn with_scope(
+        inner: B,
+        scope: SpanScope,
+        early_drop: EarlyDrop,
+        eos: EndOfStream,
+    ) -> Self {
         Self {
-            remaining: inner.size_hint().exact(),
+            remaining: inner.size_hint().exact().filter(|_| eos.counts_length()),
             inner,
             scope: Some(scope),
             early_drop,
-            grpc: None,
+            eos,
         }
     }
 
     /// Counts the body complete after `length` bytes when it does not know its own length: a
     /// handler may announce one in `content-length`, and a server stops polling there.
     pub(crate) fn announced(mut self, length: Option<u64>) -> Self {
-        if self.grpc.is_none() {
+        if self.eos.counts_length() {
             self.remaining = self.remaining.or(length);
         }
         self
-    }
-
-    /// The body of a gRPC response whose status is in its trailers.
-    pub(crate) fn grpc(
-        inner: B,
-        scope: SpanScope,
-        early_drop: EarlyDrop,
-        grpc: AwaitingTrailers,
-    ) -> Self {
-        let mut body = Self::with_scope(inner, scope, early_drop);
-        body.grpc = Some(grpc);
-        // The status comes in the trailers, after the last byte of data.
-        body.remaining = None;
-        body
     }
 }
 
@@ -166,48 +141,28 @@ where
         match &frame {
             Poll::Ready(None) => {
                 ended = this.scope.take();
-                if let (Some(scope), Some(grpc)) = (&ended, this.grpc.take()) {
-                    grpc.no_status(scope.span());
+                if let Some(scope) = &ended {
+                    this.eos.ended(scope.span(), None);
                 }
             }
             Poll::Ready(Some(Err(error))) => {
                 ended = this.scope.take();
                 if let Some(scope) = &ended {
-                    if let Some(grpc) = this.grpc.take() {
-                        grpc.failed(scope.span(), error);
-                    } else {
-                        record_error(scope.span(), error);
-                    }
+                    this.eos.failed(scope.span(), error);
                 }
             }
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(grpc) = *this.grpc {
-                    // gRPC: the status is in the trailers, the last frame.
-                    if let Some(trailers) = frame.trailers_ref() {
-                        this.grpc.take();
-                        ended = this.scope.take();
-                        if let Some(scope) = &ended {
-                            grpc.trailers(scope.span(), trailers);
-                        }
-                    } else if inner.is_end_stream() {
-                        this.grpc.take();
-                        ended = this.scope.take();
-                        if let Some(scope) = &ended {
-                            grpc.no_status(scope.span());
-                        }
-                    }
-                } else {
-                    if let (Some(remaining), Some(data)) =
-                        (this.remaining.as_mut(), frame.data_ref())
-                    {
-                        *remaining = remaining.saturating_sub(data.remaining() as u64);
-                    }
-                    // The last frame (trailers are always last): the server may not poll
-                    // again, so end here. The last byte of a known length need not be last
-                    // (HTTP/2 polls on for trailers, which may still fail), so it only makes a
-                    // drop from here on a complete response (see `Drop`).
-                    if frame.is_trailers() || inner.is_end_stream() {
-                        ended = this.scope.take();
+                if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
+                    *remaining = remaining.saturating_sub(data.remaining() as u64);
+                }
+                // The last frame (trailers are always last): the server may not poll again,
+                // so end here. The last byte of a known length need not be last (HTTP/2 polls
+                // on for trailers, which may still fail, and a gRPC status comes in them), so
+                // it only makes a drop from here on a complete response (see `Drop`).
+                if frame.is_trailers() || inner.is_end_stream() {
+                    ended = this.scope.take();
+                    if let Some(scope) = &ended {
+                        this.eos.ended(scope.span(), frame.trailers_ref());
                     }
                 }
             }

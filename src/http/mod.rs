@@ -40,6 +40,7 @@ pub(crate) mod headers;
 mod interner;
 mod methods;
 mod origin;
+pub(crate) mod outcome;
 pub mod server;
 
 #[cfg_attr(not(feature = "reqwest"), allow(unused_imports))]

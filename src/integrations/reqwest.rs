@@ -4,8 +4,9 @@
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 
-use crate::http::headers::push_once;
 use crate::http::client::start_client_span;
+use crate::http::headers::push_once;
+use crate::http::outcome::Classifier;
 use crate::http::{EarlyDrop, KnownMethods, ResponseBody, classify};
 use crate::{SpanContext, Tracer};
 
@@ -106,6 +107,7 @@ impl Middleware for TracingMiddleware {
                 let span = start_client_span(
                     &self.tracer,
                     &mut parts,
+                    Classifier::Http,
                     &self.known_methods,
                     &self.request_headers,
                 );

@@ -12,8 +12,8 @@ use pin_project_lite::pin_project;
 use super::layer::ClientConfig;
 use crate::Span;
 use crate::http::body::{EarlyDrop, ResponseBody};
-use crate::http::classify::{Side, mark_cancelled, record_client_response, record_error};
-use crate::http::grpc::{self, AwaitingTrailers};
+use crate::http::classify::{Side, mark_cancelled};
+use crate::http::outcome::Classifier;
 use crate::tracer::SpanScope;
 
 pin_project! {
@@ -52,7 +52,7 @@ pin_project! {
         inner: F,
         span: Option<Span>,
         config: Arc<ClientConfig>,
-        grpc: bool,
+        classifier: Classifier,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
@@ -65,12 +65,17 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, span: Span, config: Arc<ClientConfig>, grpc: bool) -> Self {
+    pub(crate) fn new(
+        inner: F,
+        span: Span,
+        config: Arc<ClientConfig>,
+        classifier: Classifier,
+    ) -> Self {
         Self {
             inner,
             span: Some(span),
             config,
-            grpc,
+            classifier,
         }
     }
 }
@@ -87,45 +92,25 @@ where
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
         let span = this.span.take().unwrap_or_else(Span::none);
+        let classifier = *this.classifier;
         match result {
-            Ok(response) if *this.grpc => {
-                let semconv = this.config.rpc_semconv;
-                let awaiting = grpc::record_response_head(
+            Ok(response) => {
+                let eos = classifier.response_head(
                     &span,
                     Side::Client,
-                    semconv,
-                    response.status(),
-                    response.headers(),
-                    &this.config.response_headers,
-                );
-                let early_drop = EarlyDrop::Nothing;
-                Poll::Ready(Ok(response.map(|body| match awaiting {
-                    true => {
-                        let side = Side::Client;
-                        let trailers = AwaitingTrailers { side, semconv };
-                        ResponseBody::grpc(body, SpanScope::new(span), early_drop, trailers)
-                    }
-                    false => ResponseBody::new(body, span, early_drop),
-                })))
-            }
-            Ok(response) => {
-                record_client_response(
-                    &span,
                     response.status(),
                     response.version(),
                     response.headers(),
                     &this.config.response_headers,
                 );
-                Poll::Ready(Ok(
-                    response.map(|body| ResponseBody::new(body, span, EarlyDrop::Nothing))
-                ))
-            }
-            Err(error) if *this.grpc => {
-                grpc::record_failure(&span, Side::Client, this.config.rpc_semconv, &error);
-                Poll::Ready(Err(error))
+                // The caller may stop reading a response: that is its right, not a failure.
+                let early_drop = EarlyDrop::Nothing;
+                Poll::Ready(Ok(response.map(|body| {
+                    ResponseBody::with_scope(body, SpanScope::new(span), early_drop, eos)
+                })))
             }
             Err(error) => {
-                record_error(&span, &error);
+                classifier.failure(&span, Side::Client, &error);
                 Poll::Ready(Err(error))
             }
         }

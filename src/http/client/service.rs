@@ -13,6 +13,7 @@ use crate::http::KnownMethods;
 use crate::http::attributes::client_request_attributes;
 use crate::http::body::ResponseBody;
 use crate::http::grpc;
+use crate::http::outcome::Classifier;
 use crate::propagation::PropagationContext;
 use crate::semconv::HTTP_REQUEST_METHOD;
 use crate::span::SpanKind;
@@ -75,72 +76,60 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
-        let is_grpc = grpc::is_grpc(&parts.method, &parts.headers);
-        let span = if is_grpc {
-            start_grpc_client_span(&self.tracer, &mut parts, &self.config)
-        } else {
-            let config = &self.config;
-            start_client_span(
-                &self.tracer,
-                &mut parts,
-                &config.known_methods,
-                &config.request_headers,
-            )
-        };
+        let config = &self.config;
+        let classifier = Classifier::of(&parts.method, &parts.headers, config.rpc_semconv);
+        let span = start_client_span(
+            &self.tracer,
+            &mut parts,
+            classifier,
+            &config.known_methods,
+            &config.request_headers,
+        );
         let request = Request::from_parts(parts, body);
-        ResponseFuture::new(self.inner.call(request), span, self.config.clone(), is_grpc)
+        ResponseFuture::new(self.inner.call(request), span, config.clone(), classifier)
     }
 }
 
 /// Starts the CLIENT span of an outgoing request (a child of the `SpanContext` in its
-/// extensions, else of the current span) and injects the trace context into its headers,
-/// replacing stale values. Shared by the tower layer and the reqwest middleware.
+/// extensions, else of the current span), named and described by the HTTP or the RPC
+/// conventions as `classifier` says, and injects the trace context into its headers,
+/// replacing stale values. The one start path of the tower layer and the reqwest middleware.
 pub(crate) fn start_client_span(
     tracer: &Tracer,
     request: &mut http::request::Parts,
+    classifier: Classifier,
     known_methods: &KnownMethods,
     recorded_headers: &[http::HeaderName],
 ) -> Span {
-    let method = known_methods.name(&request.method);
-    let name = if method == "_OTHER" { "HTTP" } else { method };
-    let mut builder = tracer.span(name);
-    builder
-        .kind(SpanKind::Client)
-        .attr(HTTP_REQUEST_METHOD, method);
+    let mut method = "";
+    let mut builder = match classifier {
+        Classifier::Http => {
+            method = known_methods.name(&request.method);
+            let mut builder = tracer.span(if method == "_OTHER" { "HTTP" } else { method });
+            builder.attr(HTTP_REQUEST_METHOD, method);
+            builder
+        }
+        Classifier::Grpc(semconv) => {
+            let (name, attributes) = grpc::start_attributes(request.uri.path(), semconv);
+            let mut builder = tracer.span(name);
+            builder.attributes(attributes.into_iter().flatten());
+            builder
+        }
+    };
+    builder.kind(SpanKind::Client);
     // A parent the caller chose for this request wins over the current span.
     if let Some(parent) = request.extensions.get::<SpanContext>() {
         builder.parent(Some(parent));
     }
     let span = builder.start();
     if span.is_recording() {
-        span.add_distinct_attributes(|attributes| {
-            client_request_attributes(attributes, request, method, recorded_headers);
-        });
-    }
-    inject(tracer, &span, request);
-    span
-}
-
-/// Starts the CLIENT span of an outgoing gRPC call, like [`start_client_span`] with the RPC
-/// conventions.
-fn start_grpc_client_span(
-    tracer: &Tracer,
-    request: &mut http::request::Parts,
-    config: &ClientConfig,
-) -> Span {
-    let semconv = config.rpc_semconv;
-    let (name, attributes) = grpc::start_attributes(request.uri.path(), semconv);
-    let mut builder = tracer.span(name);
-    builder
-        .kind(SpanKind::Client)
-        .attributes(attributes.into_iter().flatten());
-    if let Some(parent) = request.extensions.get::<SpanContext>() {
-        builder.parent(Some(parent));
-    }
-    let span = builder.start();
-    if span.is_recording() {
-        span.add_distinct_attributes(|attributes| {
-            grpc::client_request_attributes(attributes, request, semconv, &config.request_headers);
+        span.add_distinct_attributes(|attributes| match classifier {
+            Classifier::Http => {
+                client_request_attributes(attributes, request, method, recorded_headers);
+            }
+            Classifier::Grpc(semconv) => {
+                grpc::client_request_attributes(attributes, request, semconv, recorded_headers);
+            }
         });
     }
     inject(tracer, &span, request);

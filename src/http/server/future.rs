@@ -11,11 +11,9 @@ use pin_project_lite::pin_project;
 
 use super::layer::ServerConfig;
 use crate::SpanRef;
-use crate::http::body::{EarlyDrop, ResponseBody};
-use crate::http::classify::{
-    Side, mark_client_gone, mark_disconnected, record_error, record_server_response,
-};
-use crate::http::grpc::{self, AwaitingTrailers};
+use crate::http::body::ResponseBody;
+use crate::http::classify::Side;
+use crate::http::outcome::Classifier;
 use crate::propagation::TraceContextPropagator;
 use crate::tracer::SpanScope;
 
@@ -49,7 +47,7 @@ pin_project! {
         // response body's.
         scope: Option<SpanScope>,
         config: Arc<ServerConfig>,
-        grpc: bool,
+        classifier: Classifier,
         // A `HEAD` request: its response has no body to send.
         head: bool,
     }
@@ -61,15 +59,7 @@ pin_project! {
             // gave up on it (tonic's `grpc-timeout`).
             let this = this.project();
             if let Some(scope) = this.scope.take() {
-                let span = scope.span();
-                let what = "request dropped before the response was ready";
-                if *this.grpc {
-                    mark_client_gone(span, what);
-                    let trailers = AwaitingTrailers { side: Side::Server, semconv: this.config.rpc_semconv };
-                    trailers.dropped(span);
-                } else {
-                    mark_disconnected(span, what);
-                }
+                this.classifier.dropped_before_head(scope.span());
             }
         }
     }
@@ -80,14 +70,14 @@ impl<F> ResponseFuture<F> {
         inner: F,
         scope: SpanScope,
         config: Arc<ServerConfig>,
-        grpc: bool,
+        classifier: Classifier,
         head: bool,
     ) -> Self {
         Self {
             inner,
             scope: Some(scope),
             config,
-            grpc,
+            classifier,
             head,
         }
     }
@@ -110,70 +100,37 @@ where
         // The body runs with the context the handler ran with: same span, same baggage.
         let scope = this.scope.take().unwrap_or_default();
         let span = scope.span();
+        let classifier = *this.classifier;
         match result {
-            Ok(mut response) if *this.grpc => {
-                let semconv = this.config.rpc_semconv;
-                let awaiting = grpc::record_response_head(
+            Ok(mut response) => {
+                let config = &this.config;
+                let eos = classifier.response_head(
                     span,
                     Side::Server,
-                    semconv,
                     response.status(),
+                    response.version(),
                     response.headers(),
-                    &this.config.response_headers,
+                    &config.response_headers,
                 );
-                add_trace_headers(&mut response, span, this.config);
-                let early_drop = EarlyDrop::ClientWentAway;
-                Poll::Ready(Ok(response.map(|body| match awaiting {
-                    true => {
-                        let side = Side::Server;
-                        let trailers = AwaitingTrailers { side, semconv };
-                        ResponseBody::grpc(body, scope, early_drop, trailers)
-                    }
-                    false => ResponseBody::with_scope(body, scope, early_drop),
-                })))
-            }
-            Ok(mut response) => {
-                record_server_response(
-                    span,
-                    response.status(),
-                    response.headers(),
-                    &this.config.response_headers,
-                );
-                add_trace_headers(&mut response, span, this.config);
-                let early_drop = match has_no_body(*this.head, response.status()) {
-                    true => EarlyDrop::Nothing,
-                    false => EarlyDrop::ClientWentAway,
-                };
+                add_trace_headers(&mut response, span, config);
+                let early_drop = classifier.server_early_drop(*this.head, response.status());
                 // A length the handler announced, for a body that does not know its own (a
                 // file streamed from disk): HTTP/1.1 servers stop polling after that many
                 // bytes and drop the body. Only a recording span has a disconnect to record.
-                let announced = span
-                    .is_recording()
+                let announced = (classifier.reads_announced_length() && span.is_recording())
                     .then(|| response.headers().get(http::header::CONTENT_LENGTH))
                     .flatten()
                     .and_then(|length| length.to_str().ok()?.parse().ok());
                 Poll::Ready(Ok(response.map(|body| {
-                    ResponseBody::with_scope(body, scope, early_drop).announced(announced)
+                    ResponseBody::with_scope(body, scope, early_drop, eos).announced(announced)
                 })))
             }
-            Err(error) if *this.grpc => {
-                grpc::record_failure(span, Side::Server, this.config.rpc_semconv, &error);
-                Poll::Ready(Err(error))
-            }
             Err(error) => {
-                record_error(span, &error);
+                classifier.failure(span, Side::Server, &error);
                 Poll::Ready(Err(error))
             }
         }
     }
-}
-
-/// Whether a response is sent without a body, which servers then drop unread: one to `HEAD`,
-/// or with a 1xx, 204 or 304 status (RFC 9110 §6.4.1).
-fn has_no_body(head: bool, status: http::StatusCode) -> bool {
-    head || status.is_informational()
-        || status == http::StatusCode::NO_CONTENT
-        || status == http::StatusCode::NOT_MODIFIED
 }
 
 /// `Server-Timing: trace;desc=…` (W3C Trace Context Level 3 draft) and `traceresponse`, when

@@ -14,6 +14,7 @@ use crate::Tracer;
 use crate::http::attributes::{server_request_attributes, span_name_and_route};
 use crate::http::body::ResponseBody;
 use crate::http::grpc;
+use crate::http::outcome::Classifier;
 use crate::semconv::{HTTP_REQUEST_METHOD, HTTP_ROUTE};
 use crate::span::{Link, SpanKind};
 use crate::tracer::SpanScope;
@@ -84,31 +85,35 @@ where
         // The route template, when it is interned (the span name's tail).
         let mut interned_route = None;
         // gRPC or not matters only to a span that records.
-        let mut is_grpc = false;
+        let mut classifier = Classifier::Http;
         let mut method = "";
         let span = match early {
             Some(early) if !early.result.decision.is_recording() => {
                 self.tracer.start_dropped(parent, early)
             }
             early => {
-                is_grpc = grpc::is_grpc(request.method(), request.headers());
+                classifier = Classifier::of(request.method(), request.headers(), semconv);
                 method = self.config.known_methods.name(request.method());
-                let mut builder = if is_grpc {
-                    let (name, attributes) = grpc::start_attributes(request.uri().path(), semconv);
-                    let mut builder = self.tracer.span(name);
-                    builder.attributes(attributes.into_iter().flatten());
-                    builder
-                } else {
-                    let (name, route) = span_name_and_route(method, matched_route(&request));
-                    let mut builder = self.tracer.span(name);
-                    builder.attr(HTTP_REQUEST_METHOD, method);
-                    if let Some(route) = route {
-                        if let Cow::Borrowed(route) = route {
-                            interned_route = Some(route);
-                        }
-                        builder.attr(HTTP_ROUTE, route);
+                let mut builder = match classifier {
+                    Classifier::Grpc(semconv) => {
+                        let path = request.uri().path();
+                        let (name, attributes) = grpc::start_attributes(path, semconv);
+                        let mut builder = self.tracer.span(name);
+                        builder.attributes(attributes.into_iter().flatten());
+                        builder
                     }
-                    builder
+                    Classifier::Http => {
+                        let (name, route) = span_name_and_route(method, matched_route(&request));
+                        let mut builder = self.tracer.span(name);
+                        builder.attr(HTTP_REQUEST_METHOD, method);
+                        if let Some(route) = route {
+                            if let Cow::Borrowed(route) = route {
+                                interned_route = Some(route);
+                            }
+                            builder.attr(HTTP_ROUTE, route);
+                        }
+                        builder
+                    }
                 };
                 builder.kind(SpanKind::Server).parent(parent);
                 if let (Some(remote), true) = (&incoming.span_context, distrust) {
@@ -122,9 +127,11 @@ where
             let recorded = &self.config.request_headers;
             // Keys of their own, distinct from the method and route or RPC names it started
             // with.
-            span.add_distinct_attributes(|attributes| match is_grpc {
-                true => grpc::server_request_attributes(attributes, &request, semconv, recorded),
-                false => {
+            span.add_distinct_attributes(|attributes| match classifier {
+                Classifier::Grpc(semconv) => {
+                    grpc::server_request_attributes(attributes, &request, semconv, recorded)
+                }
+                Classifier::Http => {
                     let route = interned_route;
                     server_request_attributes(attributes, &request, method, route, recorded);
                 }
@@ -141,7 +148,7 @@ where
             let _entered = scope.enter();
             self.inner.call(request)
         };
-        ResponseFuture::new(future, scope, self.config.clone(), is_grpc, head)
+        ResponseFuture::new(future, scope, self.config.clone(), classifier, head)
     }
 }
 
