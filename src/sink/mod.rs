@@ -8,6 +8,7 @@
 //! | [`BatchSink`] | production: a bounded queue in front of an [`Exporter`], sent by a background thread |
 //! | [`FanOut`] | several sinks at once |
 //! | [`TreeSink`] | development: each trace printed as a tree (critical path, root cause) when its local root ends |
+//! | [`TailSink`] | tail sampling: each trace decided once complete (errors, latency, a baseline …), its spans forwarded to another sink; see [`tail`] |
 //!
 //! [`StdoutExporter`] prints spans (one readable line each, or JSON lines); like every
 //! exporter it runs behind a [`BatchSink`] (`StdoutExporter::pretty().batched()`), so printing
@@ -22,6 +23,7 @@ mod fanout;
 mod gate;
 mod memory;
 mod stdout;
+pub mod tail;
 mod tree;
 
 use std::fmt;
@@ -33,6 +35,7 @@ pub use batch::{BatchConfig, BatchSink};
 pub use fanout::FanOut;
 pub use memory::MemorySink;
 pub use stdout::{StdoutExporter, StdoutFormat};
+pub use tail::TailSink;
 pub use tree::TreeSink;
 
 use crate::span::{LocalSpans, SpanData};
