@@ -3,7 +3,7 @@
 //! The OpenTelemetry environment-variable specification says a bad value is warned about and
 //! the default used, never a crash. tracewire does that, and also returns every warning to the
 //! caller in a [`Configured`] value, whose [`strict`](Configured::strict) turns them into an
-//! error for start-up checks.
+//! error for start-up checks. Every configuration read this way implements [`FromEnv`].
 
 use std::fmt;
 
@@ -72,6 +72,79 @@ impl<T> Configured<T> {
                 warnings: self.warnings,
             })
         }
+    }
+}
+
+/// A value read from `OTEL_*` environment variables, each bad setting warned about and replaced
+/// by its default.
+///
+/// A type says how it reads itself ([`read_env`](Self::read_env)); the trait reads the process
+/// environment ([`from_env`](Self::from_env)) or any other source
+/// ([`from_env_with`](Self::from_env_with)) and logs every warning at `warn` level as well as
+/// returning it in the [`Configured`] value.
+///
+/// tracewire's configurations ([`BatchConfig`](crate::sink::BatchConfig),
+/// [`CompositePropagator`](crate::propagation::CompositePropagator), and with their features
+/// `OtlpConfig` and `ZipkinConfig`) implement it, and also have `from_env` and `from_env_with`
+/// of their own, which document their variables and need no import. Import the trait to read
+/// one generically, or to read several and log their warnings together: `read_env` logs
+/// nothing.
+///
+/// # Example
+///
+/// ```
+/// use tracewire::config::{ConfigWarning, FromEnv};
+/// use tracewire::sink::BatchConfig;
+///
+/// /// The number of workers, from `WORKERS`; 4 when unset or not a number.
+/// struct Workers(u64);
+///
+/// impl FromEnv for Workers {
+///     fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
+///         let Some(raw) = lookup("WORKERS") else {
+///             return (Workers(4), Vec::new());
+///         };
+///         match raw.trim().parse() {
+///             Ok(n) => (Workers(n), Vec::new()),
+///             Err(_) => {
+///                 let message = "expected a whole number; using 4".to_string();
+///                 let warning = ConfigWarning { variable: "WORKERS", value: raw, message };
+///                 (Workers(4), vec![warning])
+///             }
+///         }
+///     }
+/// }
+///
+/// let lookup = |name: &str| match name {
+///     "WORKERS" => Some("many".to_string()),
+///     "OTEL_BSP_SCHEDULE_DELAY" => Some("soon".to_string()),
+///     _ => None,
+/// };
+/// let configured = Workers::from_env_with(lookup); // the warning is logged
+/// assert_eq!(configured.value.0, 4);
+/// let shown = configured.warnings[0].to_string();
+/// assert_eq!(shown, r#"WORKERS="many": expected a whole number; using 4"#);
+///
+/// // Read, not logged: the caller decides what to do with the warnings.
+/// let (batch, warnings) = BatchConfig::read_env(&lookup);
+/// assert_eq!(batch.scheduled_delay, BatchConfig::default().scheduled_delay);
+/// assert_eq!(warnings[0].variable, "OTEL_BSP_SCHEDULE_DELAY");
+/// ```
+pub trait FromEnv: Sized {
+    /// The value and the warnings raised while reading it through `lookup`, not yet logged
+    /// (for a caller that reads more and logs once).
+    fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>);
+
+    /// The value from the process environment; every warning is logged and returned.
+    fn from_env() -> Configured<Self> {
+        Self::from_env_with(process_env)
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup` (for tests, or
+    /// configuration that does not come from the process environment).
+    fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Configured<Self> {
+        let (value, warnings) = Self::read_env(&lookup);
+        Configured::logged(value, warnings)
     }
 }
 

@@ -31,7 +31,7 @@
 //! |---|---|---|
 //! | [`id`] | [`TraceId`], [`SpanId`], per-thread random generation, [`IdGenerator`](id::IdGenerator) | — |
 //! | [`context`] | [`SpanContext`], [`TraceFlags`], [`TraceState`], [`Baggage`] | id |
-//! | [`config`] | `OTEL_*` warnings and strict mode | — |
+//! | [`config`] | `OTEL_*` warnings and strict mode; the [`FromEnv`](config::FromEnv) trait every configuration read from them implements | — |
 //! | [`propagation`] | the [`Propagator`](propagation::Propagator) trait, every format, `OTEL_PROPAGATORS` | context |
 //! | [`semconv`], [`span`](mod@span) | semantic-convention keys; the span data model: attributes, events, links, status, limits, [`SpanData`](span::SpanData) | context |
 //! | [`sampling`] | the [`ShouldSample`](sampling::ShouldSample) trait and the built-in samplers | context, span |

@@ -37,7 +37,7 @@ use super::http::{HttpSender, TlsFiles, classify_status, send_in_parts, within_t
 use super::otlp::RetryPolicy;
 use super::otlp::json::{Buf, decimal, list, string};
 use super::otlp::retry::{Attempt, with_retries};
-use crate::config::{ConfigWarning, Configured, process_env, read_number};
+use crate::config::{ConfigWarning, Configured, FromEnv, read_number};
 use crate::sink::{BoxFuture, ExportError, Exporter};
 use crate::span::{SpanData, SpanKind, Status, Value};
 
@@ -102,16 +102,17 @@ impl ZipkinConfig {
     /// `OTEL_EXPORTER_ZIPKIN_TIMEOUT` (milliseconds); a bad value is warned about (naming the
     /// variable and value) and the default used.
     pub fn from_env() -> Configured<Self> {
-        Self::from_env_with(process_env)
+        <Self as FromEnv>::from_env()
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
     pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Configured<Self> {
-        let (config, warnings) = Self::read_env(&lookup);
-        Configured::logged(config, warnings)
+        <Self as FromEnv>::from_env_with(lookup)
     }
+}
 
-    pub(crate) fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
+impl FromEnv for ZipkinConfig {
+    fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
         const ENDPOINT: &str = "OTEL_EXPORTER_ZIPKIN_ENDPOINT";
         let mut warnings = Vec::new();
         let endpoint = match lookup(ENDPOINT).filter(|v| !v.trim().is_empty()) {

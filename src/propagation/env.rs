@@ -4,7 +4,7 @@ use super::{
     B3Propagator, BaggagePropagator, CompositePropagator, JaegerPropagator, Propagator,
     TraceContextPropagator, XRayPropagator,
 };
-use crate::config::{ConfigWarning, Configured, process_env};
+use crate::config::{ConfigWarning, Configured, FromEnv};
 
 const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
 
@@ -30,18 +30,18 @@ impl CompositePropagator {
     /// propagation off. The warnings are logged and returned;
     /// call [`Configured::strict`] to refuse to start on any.
     pub fn from_env() -> Configured<Self> {
-        Self::from_env_with(process_env)
+        <Self as FromEnv>::from_env()
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup` (for tests, or
     /// configuration that does not come from the process environment).
     pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Configured<Self> {
-        let (propagator, warnings) = Self::read_env(&lookup);
-        Configured::logged(propagator, warnings)
+        <Self as FromEnv>::from_env_with(lookup)
     }
+}
 
-    /// The propagator and the warnings, not yet logged (for a caller that reads more).
-    pub(crate) fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
+impl FromEnv for CompositePropagator {
+    fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
         let Some(value) = lookup(OTEL_PROPAGATORS).filter(|v| !v.trim().is_empty()) else {
             return (Self::default(), Vec::new());
         };

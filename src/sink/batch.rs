@@ -15,7 +15,7 @@ use crossbeam_queue::ArrayQueue;
 
 use super::gate::ShutdownGate;
 use super::{ExportError, Exporter, SinkError, SinkStats, SpanSink};
-use crate::config::{ConfigWarning, Configured, process_env, read_number};
+use crate::config::{ConfigWarning, Configured, FromEnv, read_number};
 use crate::counters::ShardedCounters;
 use crate::span::{LocalSpans, LocalSpansIter, SpanData};
 use crate::untrusted::Untrusted;
@@ -100,17 +100,26 @@ impl BatchConfig {
     /// assert_eq!(configured.warnings[0].variable, "OTEL_BSP_MAX_QUEUE_SIZE");
     /// ```
     pub fn from_env() -> Configured<Self> {
-        Self::from_env_with(process_env)
+        <Self as FromEnv>::from_env()
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
     pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Configured<Self> {
-        let (config, warnings) = Self::read_env(&lookup);
-        Configured::logged(config, warnings)
+        <Self as FromEnv>::from_env_with(lookup)
     }
 
-    /// The configuration and the warnings, not yet logged (for a caller that reads more).
-    pub(crate) fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
+    /// This configuration with sizes made usable: at least one span, batch within queue.
+    fn normalized(mut self) -> Self {
+        // A zero delay would have the worker spin; a millisecond is as good as "at once".
+        self.scheduled_delay = self.scheduled_delay.max(Duration::from_millis(1));
+        self.max_queue_size = self.max_queue_size.clamp(1, Self::MAX_QUEUE_SIZE);
+        self.max_export_batch_size = self.max_export_batch_size.clamp(1, self.max_queue_size);
+        self
+    }
+}
+
+impl FromEnv for BatchConfig {
+    fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
         let defaults = Self::default();
         let mut warnings = Vec::new();
         let mut read = |name: &'static str, default: u64, min: u64| {
@@ -153,15 +162,6 @@ impl BatchConfig {
             config.max_export_batch_size = config.max_queue_size;
         }
         (config, warnings)
-    }
-
-    /// This configuration with sizes made usable: at least one span, batch within queue.
-    fn normalized(mut self) -> Self {
-        // A zero delay would have the worker spin; a millisecond is as good as "at once".
-        self.scheduled_delay = self.scheduled_delay.max(Duration::from_millis(1));
-        self.max_queue_size = self.max_queue_size.clamp(1, Self::MAX_QUEUE_SIZE);
-        self.max_export_batch_size = self.max_export_batch_size.clamp(1, self.max_queue_size);
-        self
     }
 }
 

@@ -1,7 +1,7 @@
 //! Configuring a tracer from the `OTEL_*` environment variables.
 
 use super::TracerBuilder;
-use crate::config::{ConfigWarning, read_bool, read_number};
+use crate::config::{ConfigWarning, FromEnv, read_bool, read_number};
 use crate::propagation::CompositePropagator;
 use crate::sampling::Sampler;
 use crate::semconv;

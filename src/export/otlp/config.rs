@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Protocol, RetryPolicy};
-use crate::config::{ConfigWarning, Configured, parse_bool, process_env};
+use crate::config::{ConfigWarning, Configured, FromEnv, parse_bool};
 use crate::context::percent_decode;
 use crate::export::Compression;
 
@@ -111,7 +111,7 @@ impl OtlpConfig {
     /// entries, `…_INSECURE` is true only for `true`). [`Configured::strict`] turns warnings
     /// into an error.
     pub fn from_env() -> Configured<Self> {
-        Self::from_env_with(process_env)
+        <Self as FromEnv>::from_env()
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
@@ -126,12 +126,12 @@ impl OtlpConfig {
     /// assert!(configured.warnings[0].to_string().contains("brotli"));
     /// ```
     pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Configured<Self> {
-        let (config, warnings) = Self::read_env(&lookup);
-        Configured::logged(config, warnings)
+        <Self as FromEnv>::from_env_with(lookup)
     }
+}
 
-    /// The configuration and its warnings, not yet logged.
-    pub(crate) fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
+impl FromEnv for OtlpConfig {
+    fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
         let mut warnings = Vec::new();
         let protocol = read_protocol(lookup, &mut warnings);
         let insecure = pick(
