@@ -59,7 +59,8 @@ pub struct TailConfig {
     /// 2^20); more are evicted and counted.
     pub queue_size: usize,
     /// The buffer's fill (of bytes or traces, 0 to 1) past which the overload valve decides
-    /// new traces by trace id alone (0.9); it closes again below 0.8 of this mark.
+    /// new traces by trace id alone (0.9); it closes again below 0.8 of this mark. Above 1 the
+    /// valve never opens, and a full buffer evicts instead.
     pub valve_fill: f64,
     /// Decisions remembered for spans that arrive after their trace was decided, for kept and
     /// for dropped traces each (20,000). Kept ones are consulted first, so a late span of a
@@ -89,8 +90,7 @@ impl TailConfig {
     /// The largest hand-off queue (its slots are allocated up front).
     pub const MAX_QUEUE_SIZE: usize = 1 << 20;
 
-    /// This configuration with values made usable: sizes at least one, the fill mark within
-    /// (0, 1].
+    /// This configuration with values made usable: sizes at least one, the fill mark above 0.
     pub(crate) fn normalized(mut self) -> Self {
         self.max_bytes = self.max_bytes.max(1);
         self.max_traces = self.max_traces.max(1);
@@ -99,7 +99,7 @@ impl TailConfig {
         self.decision_cache = self.decision_cache.max(1);
         self.valve_fill = match self.valve_fill.is_nan() {
             true => 0.9,
-            false => self.valve_fill.clamp(0.01, 1.0),
+            false => self.valve_fill.max(0.01),
         };
         self
     }

@@ -191,7 +191,9 @@ impl Decider {
         let view = single(spans, trace_id, r, now);
         // A trace becomes must-keep on its first error: decided at once, never buffered.
         if let Some(rule) = self.policy.certain_from(&span, &view) {
-            self.counts.traces_kept_early += 1;
+            if span.parent_span_id.is_some() {
+                self.counts.traces_kept_early += 1;
+            }
             self.keep(trace_id, vec![span], rule, CERTAIN);
             return;
         }
@@ -273,7 +275,10 @@ impl Decider {
             None => None,
         };
         if let Some(rule) = certain {
-            self.counts.traces_kept_early += 1;
+            // Kept before its root ended (a root decides now in any case).
+            if !is_root {
+                self.counts.traces_kept_early += 1;
+            }
             if let Some(pending) = self.buffer.remove(trace_id) {
                 self.keep(trace_id, pending.spans, rule, CERTAIN);
             }

@@ -32,7 +32,7 @@ const MAX_DEPTH: usize = 16;
 /// max_traces = 20000
 /// max_spans_per_trace = 1000
 /// queue_size = 8192
-/// valve_fill = 0.9
+/// valve_fill = 0.9        # above 1: no valve, a full buffer evicts
 /// decision_cache = 20000
 /// on_shutdown = "decide"   # or "drop"
 ///
@@ -328,13 +328,9 @@ impl Reader<'_> {
             config.decision_cache = n;
         }
         if let Some(value) = table.get("valve_fill") {
-            config.valve_fill = self.fraction(value, "settings.valve_fill")?;
+            config.valve_fill = self.rate(value, "settings.valve_fill")?;
             if config.valve_fill == 0.0 {
-                return Err(self.error(
-                    value.span(),
-                    "settings.valve_fill",
-                    "expected a number above 0, up to 1",
-                ));
+                return Err(self.wrong_type(value, "settings.valve_fill", "a number above 0"));
             }
         }
         if let Some(value) = table.get("on_shutdown") {
