@@ -39,7 +39,7 @@
 //! | [`sink`] | the [`SpanSink`](sink::SpanSink) and [`Exporter`](sink::Exporter) traits; memory, fan-out, batch and tree sinks; stdout exporter | span, view (the tree sink) |
 //! | [`tracer`] | [`Tracer`] and its builder and `OTEL_*` configuration, live [`Span`]s and [`LocalSpan`]s, the current [`Context`] across `.await`, tasks and threads; [`Health`], [`shutdown_signal`] and the flush on drop | all above |
 //! | [`http`] | [`ServerLayer`](http::ServerLayer) and [`ClientLayer`](http::ClientLayer): layer → service → future → body, HTTP semantic conventions; gRPC calls recognised and recorded with the RPC conventions, their status from headers or trailers ([`http::grpc`]) | tracer, propagation |
-//! | `export` | OTLP over HTTP/protobuf, HTTP/JSON (feature `otlp`) and gRPC (feature `otlp-grpc`); Zipkin v2 JSON (feature `zipkin`); `https` (feature `tls`); retries as the OTLP specification says | sink |
+//! | `export` | OTLP over HTTP/protobuf, HTTP/JSON (feature `otlp`) and gRPC (feature `otlp-grpc`); Zipkin v2 JSON (feature `zipkin`); `https` (feature `tls`); retries as the OTLP specification says; the exporters `OTEL_TRACES_EXPORTER` chooses (built without `otlp` too, for `console`) | sink |
 //! | [`integrations`] | axum (feature `axum`, default): `http.route` and the [`SpanRef`] extractor; reqwest (feature `reqwest`): a reqwest-middleware middleware; tonic (feature `tonic`): the call's span from a `tonic::Request`, the peer address of tonic's server | http |
 //!
 //! # gRPC
@@ -95,8 +95,11 @@ pub mod config;
 pub mod context;
 mod counters;
 mod diagnostics;
+// Without the `otlp` feature only the choice `OTEL_TRACES_EXPORTER` makes is built, privately.
 #[cfg(feature = "otlp")]
 pub mod export;
+#[cfg(not(feature = "otlp"))]
+mod export;
 pub mod http;
 pub mod id;
 pub mod integrations;

@@ -12,9 +12,15 @@
 //! | [`otlp::OtlpExporter`] | the OpenTelemetry Collector, Jaeger, Grafana Tempo, vendors | `otlp`, `otlp-grpc` |
 //! | `zipkin::ZipkinExporter` (feature `zipkin`) | Zipkin (v2 JSON) | `zipkin` |
 //!
-//! [`Tracer::from_env`](crate::Tracer::from_env) picks one from `OTEL_TRACES_EXPORTER`.
+//! [`Tracer::from_env`](crate::Tracer::from_env) picks them from `OTEL_TRACES_EXPORTER`
+//! (`env.rs`). That choice is built without the `otlp` feature too, where this module is private
+//! and holds nothing else: `console` needs no feature, and a request for a backend this build
+//! lacks is answered with a warning naming the feature.
 
+pub(crate) mod env;
+#[cfg(feature = "otlp")]
 mod http;
+#[cfg(feature = "otlp")]
 pub mod otlp;
 #[cfg(feature = "zipkin")]
 pub mod zipkin;
@@ -27,6 +33,7 @@ pub mod zipkin;
 /// use tracewire::export::Compression;
 /// assert_eq!(Compression::default(), Compression::None);
 /// ```
+#[cfg(feature = "otlp")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Compression {
@@ -41,6 +48,7 @@ pub enum Compression {
     Zstd,
 }
 
+#[cfg(feature = "otlp")]
 impl Compression {
     /// The name the `OTEL_EXPORTER_OTLP_COMPRESSION` variable uses (`zstd` is not one of
     /// them: the variable offers only what the specification defines).

@@ -2,11 +2,12 @@
 
 use super::TracerBuilder;
 use crate::config::{ConfigWarning, FromEnv, read_bool, read_number};
+use crate::export::env::read_exporters;
 use crate::propagation::CompositePropagator;
 use crate::sampling::Sampler;
 use crate::semconv;
-use crate::sink::{BatchConfig, BoxFuture, ExportError, Exporter, StdoutExporter};
-use crate::span::{KeyValue, SpanData, SpanLimits};
+use crate::sink::BatchConfig;
+use crate::span::{KeyValue, SpanLimits};
 
 const SAMPLERS: &str = "always_on, always_off, traceidratio, parentbased_always_on, \
                         parentbased_always_off, parentbased_traceidratio";
@@ -263,157 +264,9 @@ fn decode_strictly(text: &str) -> Option<String> {
     String::from_utf8(decoded).ok()
 }
 
-/// An exporter chosen by `OTEL_TRACES_EXPORTER`, made when the tracer is built.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // made once per tracer; boxing buys nothing
-pub(crate) enum EnvExporter {
-    Console(StdoutExporter),
-    #[cfg(feature = "otlp")]
-    Otlp(crate::export::otlp::OtlpExporter),
-    #[cfg(feature = "zipkin")]
-    Zipkin(crate::export::zipkin::ZipkinExporter),
-}
-
-impl EnvExporter {
-    /// The exporter itself: every method of the trait goes to it (forwarding them one by one
-    /// once forgot `take_failed`, and counted failed spans as exported).
-    fn inner(&self) -> &dyn Exporter {
-        match self {
-            EnvExporter::Console(e) => e,
-            #[cfg(feature = "otlp")]
-            EnvExporter::Otlp(e) => e,
-            #[cfg(feature = "zipkin")]
-            EnvExporter::Zipkin(e) => e,
-        }
-    }
-}
-
-impl Exporter for EnvExporter {
-    fn export<'a>(&'a self, batch: &'a [SpanData]) -> BoxFuture<'a, Result<(), ExportError>> {
-        self.inner().export(batch)
-    }
-
-    fn take_rejected(&self) -> u64 {
-        self.inner().take_rejected()
-    }
-
-    fn take_failed(&self) -> u64 {
-        self.inner().take_failed()
-    }
-
-    fn shutdown(&self) {
-        self.inner().shutdown()
-    }
-}
-
-/// `OTEL_TRACES_EXPORTER`: a comma-separated list of `otlp`, `zipkin`, `console`, `none`
-/// (SDK environment variables, "Exporter Selection"); unset means `otlp`.
-/// The exporters `OTEL_TRACES_EXPORTER` names, and, when it is unset and `otlp_built` is
-/// false, why its default cannot be honoured.
-fn read_exporters(
-    lookup: &impl Fn(&str) -> Option<String>,
-    warnings: &mut Vec<ConfigWarning>,
-    otlp_built: bool,
-) -> (Vec<EnvExporter>, Option<ConfigWarning>) {
-    const NAME: &str = "OTEL_TRACES_EXPORTER";
-    let raw = lookup(NAME).filter(|v| !v.trim().is_empty());
-    let names: Vec<String> = match &raw {
-        Some(raw) => raw
-            .split(',')
-            .map(|n| n.trim().to_ascii_lowercase())
-            .filter(|n| !n.is_empty())
-            .collect(),
-        None if otlp_built => vec!["otlp".to_string()],
-        // The specification's default is `otlp`, which this build cannot honour. Not a warning
-        // yet: a sink set in code is what most services without the feature use. Strict mode
-        // refuses it when no sink is set (and `build` warns of a tracer without a sink).
-        None => {
-            let unmet = ConfigWarning {
-                variable: NAME,
-                value: String::new(),
-                message: "unset, so OpenTelemetry's default `otlp` applies, but tracewire was \
-                          built without its `otlp` feature: enable the feature, set a sink in \
-                          code, or set OTEL_TRACES_EXPORTER to console or none"
-                    .into(),
-            };
-            return (Vec::new(), Some(unmet));
-        }
-    };
-    if names.iter().any(|n| n == "none") {
-        return (Vec::new(), None);
-    }
-    let mut exporters = Vec::new();
-    let missing = |warnings: &mut Vec<ConfigWarning>, name: &str, feature: &str| {
-        warnings.push(ConfigWarning {
-            variable: NAME,
-            value: name.to_string(),
-            message: format!(
-                "tracewire was built without its `{feature}` feature; this exporter is skipped"
-            ),
-        });
-    };
-    for name in names {
-        match name.as_str() {
-            "console" | "logging" => exporters.push(EnvExporter::Console(StdoutExporter::pretty())),
-            "otlp" => {
-                #[cfg(feature = "otlp")]
-                {
-                    let (config, otlp_warnings) = crate::export::otlp::OtlpConfig::read_env(lookup);
-                    warnings.extend(otlp_warnings);
-                    match crate::export::otlp::OtlpExporter::new(config) {
-                        Ok(exporter) => exporters.push(EnvExporter::Otlp(exporter)),
-                        Err(error) => warnings.push(ConfigWarning {
-                            variable: NAME,
-                            value: name.clone(),
-                            message: format!("the OTLP exporter cannot start: {error}"),
-                        }),
-                    }
-                }
-                #[cfg(not(feature = "otlp"))]
-                missing(warnings, &name, "otlp");
-            }
-            "zipkin" => {
-                #[cfg(feature = "zipkin")]
-                {
-                    let (config, zipkin_warnings) =
-                        crate::export::zipkin::ZipkinConfig::read_env(lookup);
-                    warnings.extend(zipkin_warnings);
-                    match crate::export::zipkin::ZipkinExporter::new(config) {
-                        Ok(exporter) => exporters.push(EnvExporter::Zipkin(exporter)),
-                        Err(error) => warnings.push(ConfigWarning {
-                            variable: NAME,
-                            value: name.clone(),
-                            message: format!("the Zipkin exporter cannot start: {error}"),
-                        }),
-                    }
-                }
-                #[cfg(not(feature = "zipkin"))]
-                missing(warnings, &name, "zipkin");
-            }
-            _ => warnings.push(ConfigWarning {
-                variable: NAME,
-                value: name.clone(),
-                message: "unknown exporter; accepted values: otlp, zipkin, console, none; \
-                          this one is skipped"
-                    .into(),
-            }),
-        }
-    }
-    #[cfg(all(feature = "otlp", feature = "zipkin"))]
-    let _ = missing;
-    (exporters, None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn exporters(value: &str) -> (Vec<EnvExporter>, Vec<ConfigWarning>) {
-        let mut warnings = Vec::new();
-        let lookup = |name: &str| (name == "OTEL_TRACES_EXPORTER").then(|| value.to_string());
-        let (exporters, _) = read_exporters(&lookup, &mut warnings, cfg!(feature = "otlp"));
-        (exporters, warnings)
-    }
 
     /// With default features (no `otlp`) and `OTEL_TRACES_EXPORTER` unset, OpenTelemetry's
     /// default exporter cannot be honoured: strict mode says so and names the feature, unless
@@ -441,45 +294,5 @@ mod tests {
         // With the feature, the default is honoured.
         let (_, unmet) = read_exporters(&|_: &str| None, &mut Vec::new(), true);
         assert!(unmet.is_none());
-    }
-
-    /// The batch sink reads an exporter's failed parts through `take_failed`: an exporter
-    /// chosen from the environment must pass it on, or failed spans count as exported.
-    #[cfg(feature = "otlp")]
-    #[test]
-    fn an_exporter_from_the_environment_passes_its_counts_on() {
-        let config = crate::export::otlp::OtlpConfig::default();
-        let otlp = crate::export::otlp::OtlpExporter::new(config).unwrap();
-        otlp.count_failed(3);
-        let chosen = EnvExporter::Otlp(otlp);
-        assert_eq!(chosen.take_failed(), 3);
-        assert_eq!(chosen.take_failed(), 0);
-    }
-
-    #[test]
-    fn exporter_selection() {
-        let (chosen, warnings) = exporters("console");
-        assert!(matches!(chosen[..], [EnvExporter::Console(_)]) && warnings.is_empty());
-        let (chosen, warnings) = exporters("console,none");
-        assert!(chosen.is_empty() && warnings.is_empty());
-        let (chosen, warnings) = exporters("carrier-pigeon");
-        assert!(chosen.is_empty());
-        assert_eq!(warnings[0].value, "carrier-pigeon");
-        let (chosen, warnings) = exporters("otlp");
-        if cfg!(feature = "otlp") {
-            assert_eq!((chosen.len(), warnings.len()), (1, 0));
-        } else {
-            assert!(chosen.is_empty());
-            assert!(
-                warnings[0].message.contains("`otlp` feature"),
-                "{warnings:?}"
-            );
-        }
-        let (_, warnings) = exporters("zipkin");
-        assert_eq!(
-            warnings.is_empty(),
-            cfg!(feature = "zipkin"),
-            "{warnings:?}"
-        );
     }
 }

@@ -601,7 +601,7 @@ pub struct TracerBuilder {
     batch: BatchConfig,
     disabled: bool,
     /// Exporters `OTEL_TRACES_EXPORTER` chose; used when no sink is set in code.
-    env_exporters: Vec<env::EnvExporter>,
+    env_exporters: Vec<crate::export::env::EnvExporter>,
     /// `OTEL_TRACES_EXPORTER=none`: no sink is what was asked for.
     env_chose_none: bool,
     /// The bad settings the environment held (already logged), for [`strict`](Self::strict)
