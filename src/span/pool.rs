@@ -4,8 +4,8 @@
 //! sink's thread drops after export. Freeing memory on another thread than the one that
 //! allocated it is slow with common allocators (glibc hands the block back to the allocating
 //! thread's arena under a lock, and the next allocation misses the thread cache), so the batch
-//! sink hands the emptied buffers back here and new spans take them. In `benches/span.rs` this
-//! took a sampled server span with four attributes from about 600 ns to about 300 ns.
+//! sink hands the emptied buffers back here and new spans take them: once the pool is warm, a
+//! sampled span's attributes are neither allocated on the request thread nor freed on another.
 
 use std::sync::OnceLock;
 
