@@ -142,7 +142,7 @@ where
             Poll::Ready(None) => {
                 ended = this.scope.take();
                 if let Some(scope) = &ended {
-                    this.eos.ended(scope.span(), None);
+                    this.eos.ended(scope, None);
                 }
             }
             Poll::Ready(Some(Err(error))) => {
@@ -162,7 +162,7 @@ where
                 if frame.is_trailers() || inner.is_end_stream() {
                     ended = this.scope.take();
                     if let Some(scope) = &ended {
-                        this.eos.ended(scope.span(), frame.trailers_ref());
+                        this.eos.ended(scope, frame.trailers_ref());
                     }
                 }
             }

@@ -13,6 +13,7 @@ use super::body::EarlyDrop;
 use super::classify::{self, Side};
 use super::grpc::{self, AwaitingTrailers, RpcSemconv};
 use crate::SpanRef;
+use crate::tracer::SpanScope;
 
 /// How one exchange's outcome is read: chosen once per request, from its head.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +36,7 @@ pub(crate) enum EndOfStream {
 
 impl Classifier {
     /// The classifier for a request: gRPC when its method and content type say so.
+    #[inline]
     pub(crate) fn of(method: &http::Method, headers: &HeaderMap, semconv: RpcSemconv) -> Self {
         match grpc::is_grpc(method, headers) {
             true => Self::Grpc(semconv),
@@ -43,6 +45,7 @@ impl Classifier {
     }
 
     /// Records the response head on `span` and says what the body still has to read.
+    #[inline]
     pub(crate) fn response_head(
         self,
         span: &SpanRef,
@@ -86,6 +89,7 @@ impl Classifier {
     }
 
     /// The service failed instead of answering.
+    #[inline]
     pub(crate) fn failure(self, span: &SpanRef, side: Side, error: &impl fmt::Display) {
         match self {
             Self::Http => classify::record_error(span, error),
@@ -95,6 +99,7 @@ impl Classifier {
 
     /// A server's request was dropped before its response head: the client went away (or a
     /// deadline above gave up).
+    #[inline]
     pub(crate) fn dropped_before_head(self, span: &SpanRef) {
         let what = "request dropped before the response was ready";
         match self {
@@ -113,6 +118,7 @@ impl Classifier {
     /// What a server's response body dropped before its end means: for plain HTTP, nothing
     /// when the response has no body to send (servers drop it unread), else a hang-up; a gRPC
     /// response always has a stream to finish.
+    #[inline]
     pub(crate) fn server_early_drop(self, head: bool, status: StatusCode) -> EarlyDrop {
         match self {
             Self::Http if has_no_body(head, status) => EarlyDrop::Nothing,
@@ -122,6 +128,7 @@ impl Classifier {
 
     /// Whether a `content-length` the handler announced says where the body ends (HTTP; a gRPC
     /// call ends at its trailers).
+    #[inline]
     pub(crate) fn reads_announced_length(self) -> bool {
         matches!(self, Self::Http)
     }
@@ -129,6 +136,7 @@ impl Classifier {
 
 /// Whether a response is sent without a body, which servers then drop unread: one to `HEAD`,
 /// or with a 1xx, 204 or 304 status (RFC 9110 §6.4.1).
+#[inline]
 fn has_no_body(head: bool, status: StatusCode) -> bool {
     head || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -138,21 +146,25 @@ fn has_no_body(head: bool, status: StatusCode) -> bool {
 impl EndOfStream {
     /// Whether the body's exact length says where it ends (the bytes sent are counted); a
     /// gRPC body ends at its trailers, after the last byte of data.
+    #[inline]
     pub(crate) fn counts_length(self) -> bool {
         matches!(self, Self::Ready)
     }
 
-    /// The last frame arrived: `trailers`, if it was trailers, else the last data.
-    pub(crate) fn ended(self, span: &SpanRef, trailers: Option<&HeaderMap>) {
+    /// The last frame arrived: `trailers`, if it was trailers, else the last data. (The
+    /// scope, not its span, so that a body with nothing left to read does not look it up.)
+    #[inline]
+    pub(crate) fn ended(self, scope: &SpanScope, trailers: Option<&HeaderMap>) {
         if let Self::GrpcStatus(awaiting) = self {
             match trailers {
-                Some(trailers) => awaiting.trailers(span, trailers),
-                None => awaiting.no_status(span),
+                Some(trailers) => awaiting.trailers(scope.span(), trailers),
+                None => awaiting.no_status(scope.span()),
             }
         }
     }
 
     /// The body failed.
+    #[inline]
     pub(crate) fn failed(self, span: &SpanRef, error: &impl fmt::Display) {
         match self {
             Self::Ready => classify::record_error(span, error),
@@ -162,6 +174,7 @@ impl EndOfStream {
 
     /// The body was dropped before its end was read. `complete`: all of it was sent or it is
     /// at its end; `at_end`: the body itself says it is at its end.
+    #[inline]
     pub(crate) fn dropped(
         self,
         span: &SpanRef,
