@@ -12,7 +12,7 @@ macro_rules! warning {
         #[cfg(feature = "tracing")]
         ::tracing::warn!(target: "tracewire", $($arg)+);
         #[cfg(not(feature = "tracing"))]
-        ::crate::diagnostics::warning!(target: "tracewire", $($arg)+);
+        ::log::warn!(target: "tracewire", $($arg)+);
     }};
 }
 
@@ -22,18 +22,21 @@ macro_rules! error {
         #[cfg(feature = "tracing")]
         ::tracing::error!(target: "tracewire", $($arg)+);
         #[cfg(not(feature = "tracing"))]
-        ::crate::diagnostics::error!(target: "tracewire", $($arg)+);
+        ::log::error!(target: "tracewire", $($arg)+);
     }};
 }
 
-/// A diagnostic at `debug` level.
+/// A diagnostic at `debug` level (only the exporters have any).
+#[cfg(feature = "otlp")]
 macro_rules! debug {
     ($($arg:tt)+) => {{
         #[cfg(feature = "tracing")]
         ::tracing::debug!(target: "tracewire", $($arg)+);
         #[cfg(not(feature = "tracing"))]
-        ::crate::diagnostics::debug!(target: "tracewire", $($arg)+);
+        ::log::debug!(target: "tracewire", $($arg)+);
     }};
 }
 
-pub(crate) use {debug, error, warning};
+#[cfg(feature = "otlp")]
+pub(crate) use debug;
+pub(crate) use {error, warning};

@@ -102,6 +102,7 @@ impl fmt::Debug for Untrusted<'_> {
 /// Untrusted bytes shown as [`Untrusted`] shows text: only the first [`MAX_SHOWN`] of them
 /// are read (invalid UTF-8 replaced), so that a huge payload is never copied whole just to be
 /// shown.
+#[cfg(feature = "otlp")]
 pub(crate) fn show_bytes(bytes: &[u8]) -> String {
     let cut = bytes.len().min(MAX_SHOWN);
     let text = String::from_utf8_lossy(&bytes[..cut]);
@@ -143,6 +144,7 @@ mod tests {
         assert_eq!(Untrusted::bounded("abc", 0).to_string(), "… (3 more bytes)");
     }
 
+    #[cfg(feature = "otlp")]
     #[test]
     fn bytes_are_shown_from_a_bounded_prefix() {
         assert_eq!(show_bytes(b"a\nb"), "a\\nb");

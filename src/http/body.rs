@@ -87,7 +87,8 @@ pub(crate) enum EarlyDrop {
 }
 
 impl<B: Body> ResponseBody<B> {
-    /// A body timed by `span`, whose outcome is known already.
+    /// A body timed by `span`, whose outcome is known already (the reqwest middleware's).
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
     pub(crate) fn new(inner: B, span: Span, early_drop: EarlyDrop) -> Self {
         Self::with_scope(inner, SpanScope::new(span), early_drop, EndOfStream::Ready)
     }

@@ -63,7 +63,7 @@ use std::sync::LazyLock;
 use http::{HeaderMap, Method, Request, StatusCode};
 
 use crate::SpanRef;
-use crate::config::{ConfigWarning, Configured, process_env};
+use crate::config::{ConfigWarning, Configured, FromEnv};
 use crate::context::percent_decode;
 use crate::http::classify::Side;
 use crate::http::forwarded::Forwarded;
@@ -111,13 +111,33 @@ impl RpcSemconv {
     /// The conventions `OTEL_SEMCONV_STABILITY_OPT_IN` selects in this process: `rpc/dup` over
     /// `rpc`, and [`Old`](Self::Old) without either.
     pub fn from_env() -> Configured<Self> {
-        Self::from_env_with(process_env)
+        <Self as FromEnv>::from_env()
     }
 
     /// [`from_env`](Self::from_env), reading variables through `lookup`. Tokens of other
     /// categories (`http`, `database`, …) are ignored; an `rpc…` token that is neither `rpc`
     /// nor `rpc/dup` is warned about.
     pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Configured<Self> {
+        <Self as FromEnv>::from_env_with(lookup)
+    }
+
+    /// The process's setting, read (and warned about) once.
+    pub(crate) fn process_default() -> Self {
+        static FROM_ENV: LazyLock<RpcSemconv> = LazyLock::new(|| RpcSemconv::from_env().value);
+        *FROM_ENV
+    }
+
+    fn emits_old(self) -> bool {
+        matches!(self, RpcSemconv::Old | RpcSemconv::Dup)
+    }
+
+    fn emits_new(self) -> bool {
+        matches!(self, RpcSemconv::New | RpcSemconv::Dup)
+    }
+}
+
+impl FromEnv for RpcSemconv {
+    fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
         let mut warnings = Vec::new();
         let mut value = RpcSemconv::Old;
         if let Some(raw) = lookup(OPT_IN) {
@@ -135,21 +155,7 @@ impl RpcSemconv {
                 }
             }
         }
-        Configured::logged(value, warnings)
-    }
-
-    /// The process's setting, read (and warned about) once.
-    pub(crate) fn process_default() -> Self {
-        static FROM_ENV: LazyLock<RpcSemconv> = LazyLock::new(|| RpcSemconv::from_env().value);
-        *FROM_ENV
-    }
-
-    fn emits_old(self) -> bool {
-        matches!(self, RpcSemconv::Old | RpcSemconv::Dup)
-    }
-
-    fn emits_new(self) -> bool {
-        matches!(self, RpcSemconv::New | RpcSemconv::Dup)
+        (value, warnings)
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::{Arc, LazyLock};
 
 use http::Method;
 
-use crate::config::{ConfigWarning, Configured, process_env};
+use crate::config::{ConfigWarning, Configured, FromEnv};
 use crate::http::interner::Interner;
 
 /// The variable the HTTP conventions name for overriding the known methods.
@@ -52,7 +52,7 @@ impl KnownMethods {
     /// The list `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` gives, or the default if it is not
     /// set. An entry that is not a method name is left out, with a warning.
     pub fn from_env() -> Configured<Self> {
-        Self::from_env_with(process_env)
+        <Self as FromEnv>::from_env()
     }
 
     /// [`from_env`](Self::from_env), reading variables through `lookup`.
@@ -67,26 +67,7 @@ impl KnownMethods {
     /// assert!(configured.warnings[0].to_string().contains("bad method"));
     /// ```
     pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Configured<Self> {
-        // Empty counts as not set, as for every variable here.
-        let Some(raw) = lookup(KNOWN_METHODS).filter(|raw| !raw.trim().is_empty()) else {
-            return Configured::logged(Self::default(), Vec::new());
-        };
-        let mut warnings = Vec::new();
-        let mut known = Vec::new();
-        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            match static_name(entry) {
-                Some(method) => known.push(method),
-                None => warnings.push(ConfigWarning {
-                    variable: KNOWN_METHODS,
-                    value: entry.to_string(),
-                    message: "not an HTTP method name (RFC 9110 token); left out".to_string(),
-                }),
-            }
-        }
-        let value = Self {
-            replaced: Some(known.into()),
-        };
-        Configured::logged(value, warnings)
+        <Self as FromEnv>::from_env_with(lookup)
     }
 
     /// The process's setting, read (and warned about) once.
@@ -108,6 +89,31 @@ impl KnownMethods {
                     .unwrap_or("_OTHER")
             }
         }
+    }
+}
+
+impl FromEnv for KnownMethods {
+    fn read_env(lookup: &impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigWarning>) {
+        // Empty counts as not set, as for every variable here.
+        let Some(raw) = lookup(KNOWN_METHODS).filter(|raw| !raw.trim().is_empty()) else {
+            return (Self::default(), Vec::new());
+        };
+        let mut warnings = Vec::new();
+        let mut known = Vec::new();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match static_name(entry) {
+                Some(method) => known.push(method),
+                None => warnings.push(ConfigWarning {
+                    variable: KNOWN_METHODS,
+                    value: entry.to_string(),
+                    message: "not an HTTP method name (RFC 9110 token); left out".to_string(),
+                }),
+            }
+        }
+        let value = Self {
+            replaced: Some(known.into()),
+        };
+        (value, warnings)
     }
 }
 
