@@ -3,6 +3,12 @@
 //!
 //! Live spans are created by a [`Tracer`](crate::Tracer) (or by [`span`](fn@crate::span) from the
 //! current span) and become `SpanData` when they end.
+//!
+//! `tracewire::span` names two things on purpose: this module, the types a span is made of
+//! (`tracewire::span::SpanData`, `tracewire::span::KeyValue`), and the function that starts a
+//! child of the current span (`tracewire::span("db.query")`), the call handler code writes most.
+//! Rust keeps modules and functions in separate namespaces, so each reads as what it is where it
+//! is used, as `std::vec` and `vec!` do.
 
 mod attributes;
 mod data;
