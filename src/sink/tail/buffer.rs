@@ -2,9 +2,10 @@
 //! are evicted and come due.
 
 use std::collections::{HashMap, VecDeque};
+use std::mem::size_of;
 use std::time::Instant;
 
-use super::size::{PER_TRACE, span_bytes};
+use super::size::{PER_TRACE, heap_bytes};
 use super::view::TraceView;
 use crate::id::{SpanId, TraceId};
 use crate::span::SpanData;
@@ -97,16 +98,18 @@ impl Buffer {
     ) {
         let entry = self.next_entry;
         self.next_entry += 1;
+        let spans = Vec::with_capacity(4);
+        let bytes = PER_TRACE + spans.capacity() * size_of::<SpanData>();
         let mut pending = Pending {
-            spans: Vec::with_capacity(4),
-            bytes: PER_TRACE,
+            spans,
+            bytes,
             randomness,
             start: u64::MAX,
             end: 0,
             entry,
             remote_wait: None,
         };
-        self.bytes += PER_TRACE;
+        self.bytes += bytes;
         Self::push_into(&mut pending, &mut self.bytes, &mut self.spans, span);
         self.traces.insert(trace_id, pending);
         match baseline {
@@ -125,13 +128,16 @@ impl Buffer {
     }
 
     fn push_into(pending: &mut Pending, bytes: &mut usize, spans: &mut usize, span: SpanData) {
-        let size = span_bytes(&span);
-        pending.bytes += size;
-        *bytes += size;
-        *spans += 1;
+        let capacity = pending.spans.capacity();
+        let heap = heap_bytes(&span);
         pending.start = pending.start.min(span.start_unix_nanos);
         pending.end = pending.end.max(span.end_unix_nanos);
         pending.spans.push(span);
+        // The records are counted as the vector holds them: at its capacity.
+        let grown = (pending.spans.capacity() - capacity) * size_of::<SpanData>();
+        pending.bytes += heap + grown;
+        *bytes += heap + grown;
+        *spans += 1;
     }
 
     /// Starts (or restarts) the wait of a trace's local root for its caller's spans.

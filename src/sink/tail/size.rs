@@ -9,11 +9,11 @@ use crate::span::{Event, KeyValue, Link, SpanData, Status, Value};
 /// deadline queues, and the trace's own record.
 pub(crate) const PER_TRACE: usize = 192;
 
-/// The bytes `span` holds: the record itself and what it owns on the heap (owned strings,
-/// attribute, event and link vectors at their capacity, its trace state). What spans share
-/// (resource, scope) is not counted.
-pub(crate) fn span_bytes(span: &SpanData) -> usize {
-    let mut bytes = size_of::<SpanData>() + owned(&span.name);
+/// The bytes `span` owns on the heap (owned strings, attribute, event and link vectors at
+/// their capacity, its trace state); its record is counted where it is stored (the buffer's
+/// vectors, at their capacity). What spans share (resource, scope) is not counted.
+pub(crate) fn heap_bytes(span: &SpanData) -> usize {
+    let mut bytes = owned(&span.name);
     bytes += attributes(&span.attributes);
     bytes += span.events.capacity() * size_of::<Event>();
     for event in &span.events {
