@@ -18,6 +18,10 @@
 //! a card stripe declines (`--fail-rate`, half the failures) or an item that is out of stock
 //! (the other half), and one service may be slow (`--slow-rate`), named in the request's
 //! baggage (`demo.slow`), which every service reads.
+//!
+//! With `--tail`, every service records every span but the gateway samples only `--sample`
+//! of the traces at the head; all seven share one tail sink, which keeps each trace that
+//! failed or was slow, whole across the services, and the head's sample as its baseline.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -40,7 +44,8 @@ use tower::{Layer, Service, ServiceExt};
 use tracewire::http::{ClientLayer, ServerLayer};
 use tracewire::integrations::reqwest::TracingMiddleware;
 use tracewire::sampling::Sampler;
-use tracewire::sink::{FanOut, MemorySink};
+use tracewire::sink::tail::{Policy, TailConfig, TailPolicy, TailSink};
+use tracewire::sink::{FanOut, MemorySink, SinkError, SinkStats, SpanSink};
 use tracewire::span::{SpanData, SpanKind};
 use tracewire::{Context, FutureExt, Tracer};
 
@@ -55,6 +60,12 @@ pub struct Options {
     pub slow_rate: f64,
     /// Head sampling at the gateway (parent-based ratio); every other service follows it.
     pub sample: f64,
+    /// Tail sampling: every span recorded, `sample` of the traces sampled at the gateway
+    /// (consistent probability, so kept spans carry `ot=th`), and one tail sink for all the
+    /// services keeping errors, traces over `tail_latency`, and the head's sample.
+    pub tail: bool,
+    /// The tail sampler's latency rule ([`TAIL_LATENCY`]).
+    pub tail_latency: Duration,
     /// How long stripe takes, before jitter of ±10%.
     pub stripe_latency: Duration,
     /// Seeds the generator that decides each request's fate, so a run can be repeated.
@@ -67,18 +78,76 @@ impl Default for Options {
             fail_rate: 0.0,
             slow_rate: 0.0,
             sample: 1.0,
+            tail: false,
+            tail_latency: TAIL_LATENCY,
             stripe_latency: Duration::from_millis(750),
             seed: 42,
         }
     }
 }
 
+/// The tail sampler's latency rule. The README's recipe says 500 ms; here every checkout
+/// waits about 750 ms for stripe (±10%), so 500 ms would keep them all. A slow service adds
+/// 450 ms: requests take about 0.8 s, slow ones about 1.25 s, and 1 s tells them apart.
+pub const TAIL_LATENCY: Duration = Duration::from_secs(1);
+
 /// The running services.
 pub struct Demo {
     /// Where `POST /checkout` is served.
     pub gateway: SocketAddr,
+    /// With `--tail`: the sink all services share, and where the traces it keeps go.
+    pub tail: Option<(TailSink, MemorySink)>,
     services: Vec<Running>,
     stop: watch::Sender<bool>,
+}
+
+/// The tail sink as each service's tracer holds it. The services share it, so one tracer's
+/// shutdown must not shut it for the others: it only flushes, and the demo shuts the sink
+/// down once, after every tracer. (A service of its own gives its tracer the tail sink
+/// itself.)
+#[derive(Clone, Debug)]
+struct SharedTail(TailSink);
+
+impl SpanSink for SharedTail {
+    fn on_end(&self, span: SpanData) {
+        self.0.on_end(span);
+    }
+
+    fn wants_record_only(&self) -> bool {
+        true
+    }
+
+    fn force_flush(&self, timeout: Duration) -> Result<(), SinkError> {
+        self.0.force_flush(timeout)
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Result<(), SinkError> {
+        self.0.force_flush(timeout)
+    }
+
+    fn stats(&self) -> SinkStats {
+        self.0.stats()
+    }
+}
+
+/// The tail sink of `--tail`: keeps what failed, what took over `latency`, and the head's
+/// sample, and forwards it to `kept` (and over OTLP when configured).
+fn tail_sink(kept: &MemorySink, latency: Duration) -> TailSink {
+    let mut sink = FanOut::new().with(kept.clone());
+    if let Some(exporter) = otlp_exporter("tail") {
+        sink = sink.with(exporter);
+    }
+    let policy = TailPolicy::new()
+        .rule("errors", Policy::errors())
+        .rule("slow", Policy::latency(latency))
+        .rule("baseline", Policy::keep_head_sampled());
+    let config = TailConfig {
+        // The services share the sink: a service's local root waits for its caller's spans,
+        // so that each trace is decided whole, when the gateway's root ends.
+        remote_root_wait: Duration::from_secs(5),
+        ..TailConfig::default()
+    };
+    TailSink::with_config(sink, policy, config)
 }
 
 /// One service: its tracer, the sink that keeps its spans for the tree, and its server task.
@@ -104,14 +173,23 @@ impl Dice {
 /// A tracer for one service. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, its spans also go over
 /// OTLP (configured by the standard `OTEL_EXPORTER_OTLP_*` variables), so the same trace
 /// appears in Jaeger, Tempo or a Collector.
-fn service_tracer(name: &'static str, sampler: impl Into<Sampler>) -> (Tracer, MemorySink) {
+///
+/// With `tail`, the tracer's spans all go to the shared tail sink instead, which exports what
+/// it keeps.
+fn service_tracer(
+    name: &'static str,
+    sampler: impl Into<Sampler>,
+    tail: Option<&TailSink>,
+) -> (Tracer, MemorySink) {
     let spans = MemorySink::new();
-    let mut sink = FanOut::new().with(spans.clone());
-    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
-        let config = tracewire::export::otlp::OtlpConfig::from_env().value;
-        match tracewire::export::otlp::OtlpExporter::new(config) {
-            Ok(exporter) => sink = sink.with(tracewire::sink::Exporter::batched(exporter)),
-            Err(error) => eprintln!("{name}: OTLP export is off: {error}"),
+    let mut sink = FanOut::new();
+    match tail {
+        Some(tail) => sink = sink.with(SharedTail(tail.clone())),
+        None => {
+            sink = sink.with(spans.clone());
+            if let Some(exporter) = otlp_exporter(name) {
+                sink = sink.with(exporter);
+            }
         }
     }
     let tracer = Tracer::builder()
@@ -120,6 +198,19 @@ fn service_tracer(name: &'static str, sampler: impl Into<Sampler>) -> (Tracer, M
         .sink(sink)
         .build();
     (tracer, spans)
+}
+
+/// An OTLP exporter behind a batch sink, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+fn otlp_exporter(name: &str) -> Option<tracewire::sink::BatchSink> {
+    std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+    let config = tracewire::export::otlp::OtlpConfig::from_env().value;
+    match tracewire::export::otlp::OtlpExporter::new(config) {
+        Ok(exporter) => Some(tracewire::sink::Exporter::batched(exporter)),
+        Err(error) => {
+            eprintln!("{name}: OTLP export is off: {error}");
+            None
+        }
+    }
 }
 
 /// An HTTP client that traces every call with `tracer` (a CLIENT span, context injected).
@@ -406,7 +497,20 @@ impl Demo {
     /// Starts the seven services.
     pub async fn start(options: Options) -> std::io::Result<Demo> {
         let (stop, _) = watch::channel(false);
-        let follows = || Sampler::parent_based(Sampler::always_on());
+        let tail = options.tail.then(|| {
+            let kept = MemorySink::new();
+            (tail_sink(&kept, options.tail_latency), kept)
+        });
+        let shared = tail.as_ref().map(|(sink, _)| sink);
+        // Every service follows its caller's decision; with tail sampling, what is not
+        // sampled is still recorded, for the tail sink.
+        let follows = || -> Sampler {
+            let follow = Sampler::parent_based(Sampler::always_on());
+            match shared {
+                Some(_) => Sampler::always_record(follow),
+                None => follow.into(),
+            }
+        };
         let mut services = Vec::new();
         let mut start = |tracer: Tracer, spans: MemorySink, server: JoinHandle<()>| {
             services.push(Running {
@@ -416,7 +520,7 @@ impl Demo {
             });
         };
 
-        let (tracer, spans) = service_tracer("stripe", follows());
+        let (tracer, spans) = service_tracer("stripe", follows(), shared);
         let dice = Arc::new(Mutex::new(Dice(options.seed ^ 0x5717_1be5)));
         let app = Router::new()
             .route("/v1/charges", post(stripe_charge))
@@ -425,7 +529,7 @@ impl Demo {
         let (stripe, server) = serve(app, &stop).await?;
         start(tracer, spans, server);
 
-        let (tracer, spans) = service_tracer("payment", follows());
+        let (tracer, spans) = service_tracer("payment", follows(), shared);
         let payment = Payment {
             stripe: ClientBuilder::new(reqwest::Client::new())
                 .with(TracingMiddleware::new(tracer.clone()))
@@ -439,7 +543,7 @@ impl Demo {
         let (payment, server) = serve(app, &stop).await?;
         start(tracer, spans, server);
 
-        let (tracer, spans) = service_tracer("inventory", follows());
+        let (tracer, spans) = service_tracer("inventory", follows(), shared);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let inventory = listener.local_addr()?;
         let mut stopped = stop.subscribe();
@@ -456,7 +560,7 @@ impl Demo {
         });
         start(tracer, spans, server);
 
-        let (tracer, spans) = service_tracer("order", follows());
+        let (tracer, spans) = service_tracer("order", follows(), shared);
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{inventory}"))
             .expect("a valid URI")
             .connect_lazy();
@@ -474,14 +578,14 @@ impl Demo {
         let (order, server) = serve(app, &stop).await?;
         start(tracer, spans, server);
 
-        let (tracer, spans) = service_tracer("auth", follows());
+        let (tracer, spans) = service_tracer("auth", follows(), shared);
         let app = Router::new()
             .route("/validateToken", post(validate_token))
             .layer(ServerLayer::new(tracer.clone()));
         let (auth, server) = serve(app, &stop).await?;
         start(tracer, spans, server);
 
-        let (tracer, spans) = service_tracer("notify", follows());
+        let (tracer, spans) = service_tracer("notify", follows(), shared);
         let app = Router::new()
             .route("/sendEmail", post(send_email))
             .layer(ServerLayer::new(tracer.clone()));
@@ -489,8 +593,16 @@ impl Demo {
         start(tracer, spans, server);
 
         // The edge decides: a ratio of new traces is sampled, and the decision travels on.
-        let sampler = Sampler::parent_based(Sampler::ratio(options.sample));
-        let (tracer, spans) = service_tracer("api-gateway", sampler);
+        // With tail sampling the rest are recorded too, and the ratio is consistent
+        // probability sampling, whose `ot=th` lets a backend count what each kept trace
+        // stands for.
+        let sampler = match shared {
+            Some(_) => Sampler::always_record(Sampler::parent_based(
+                Sampler::consistent_probability(options.sample),
+            )),
+            None => Sampler::parent_based(Sampler::ratio(options.sample)).into(),
+        };
+        let (tracer, spans) = service_tracer("api-gateway", sampler, shared);
         let gateway = Gateway {
             http: Http::new(&tracer),
             auth,
@@ -508,13 +620,14 @@ impl Demo {
 
         Ok(Demo {
             gateway,
+            tail,
             services,
             stop,
         })
     }
 
     /// Stops every server (in-flight requests finish first), flushes every tracer, and
-    /// returns the spans of all seven services.
+    /// returns the spans of all seven services (with `--tail`, those the tail sink kept).
     pub async fn stop(self) -> Vec<SpanData> {
         let _ = self.stop.send(true);
         let mut spans = Vec::new();
@@ -528,6 +641,14 @@ impl Demo {
                 eprintln!("{}: {error}", service.tracer.resource().service_name());
             }
             spans.extend(service.spans.take());
+        }
+        if let Some((tail, kept)) = self.tail {
+            // Every tracer has flushed into it: decide what is still pending, and stop.
+            let closed = tokio::task::spawn_blocking(move || tail.shutdown(Duration::from_secs(5)));
+            if let Ok(Err(error)) = closed.await {
+                eprintln!("tail sampling: {error}");
+            }
+            spans.extend(kept.take());
         }
         spans
     }
