@@ -346,6 +346,14 @@ fn shutdown_decides_or_drops_pending_traces_and_says_which() {
         }
         let stats = sink.tail_stats();
         assert!(stats.balances() && stats.in_flight == 0, "{stats:#?}");
+        // In the shape every sink reports: kept spans exported, nothing pending, the rest
+        // dropped by decisions.
+        let shared = SpanSink::stats(&sink);
+        assert_eq!(
+            (shared.queued, shared.exported, shared.pending()),
+            (4, 1, 0)
+        );
+        assert_eq!(shared.dropped_unsent, stats.dropped);
         assert_eq!(
             sink.shutdown(Duration::from_secs(1)),
             Err(SinkError::ShutDown)

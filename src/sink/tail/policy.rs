@@ -182,7 +182,6 @@ impl Policy {
     }
 
     /// Traces `policy` does not keep.
-    #[allow(clippy::should_implement_trait)]
     pub fn not(policy: impl Into<Policy>) -> Self {
         Self(Kind::Not(Box::new(policy.into())))
     }
