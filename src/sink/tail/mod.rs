@@ -72,7 +72,7 @@
 //! threshold for the probabilistic ones, erased where the probability is unknown.
 //! [`TailStats`] keeps the same estimates per rule.
 //!
-//! Rules can be built in code or read from a TOML file ([`TailFile`], feature `toml`).
+//! Rules can be built in code or read from a TOML file (`TailFile`, feature `toml`).
 //!
 //! # What an in-process tail sink can and cannot decide
 //!
