@@ -133,7 +133,9 @@ impl Dynamic {
     /// Moves the clock to `end` (at most two intervals ahead), closing the interval when it
     /// has passed.
     fn advance(&mut self, end: u64) {
-        let limit = self.clock.saturating_add(2 * self.interval_nanos);
+        let limit = self
+            .clock
+            .saturating_add(self.interval_nanos.saturating_mul(2));
         self.clock = match self.clock {
             0 => end,
             clock => clock.max(end.min(limit)),
@@ -203,5 +205,8 @@ mod tests {
         assert_eq!(threshold(1.0 / f64::INFINITY), None);
         dynamic.advance(u64::MAX);
         dynamic.advance(0);
+        let mut longest = Dynamic::new(["k"], 1.0).interval(Duration::MAX);
+        longest.advance(1);
+        longest.advance(u64::MAX);
     }
 }

@@ -420,11 +420,13 @@ impl SpanSink for TailSink {
     fn stats(&self) -> SinkStats {
         let stats = self.tail_stats();
         SinkStats {
-            queued: stats.seen - stats.dropped_after_shutdown - stats.evicted_queue_full,
+            queued: stats
+                .seen
+                .saturating_sub(stats.dropped_after_shutdown + stats.evicted_queue_full),
             dropped_queue_full: stats.evicted_queue_full,
             dropped_after_shutdown: stats.dropped_after_shutdown,
-            dropped_unsent: (stats.dropped - stats.dropped_after_shutdown)
-                + (stats.evicted - stats.evicted_queue_full),
+            dropped_unsent: stats.dropped.saturating_sub(stats.dropped_after_shutdown)
+                + stats.evicted.saturating_sub(stats.evicted_queue_full),
             exported: stats.kept,
             export_failed: 0,
             export_rejected: 0,
