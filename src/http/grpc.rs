@@ -321,26 +321,7 @@ impl Code {
     pub(crate) const CANCELLED: Code = Code(1);
     pub(crate) const UNKNOWN: Code = Code(2);
     const UNIMPLEMENTED: Code = Code(12);
-    const NAMES: [&'static str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-
+    const NAMES: [&'static str; 17] = crate::semconv::GRPC_STATUS_CODE_NAMES;
     /// The code of a `grpc-status` value; anything but a known code is `UNKNOWN`, as the gRPC
     /// specification says.
     pub(crate) fn parse(value: &[u8]) -> Code {

@@ -7,9 +7,9 @@ use crate::context::TraceState;
 use crate::id::{TraceId, hex};
 
 /// The `tracestate` key OpenTelemetry keeps all its sub-keys under ("TraceState Handling").
-const OT_KEY: &str = "ot";
+pub(crate) const OT_KEY: &str = "ot";
 /// 2^56, the number of distinct 56-bit randomness values ("MaxAdjustedCount").
-const MAX_ADJUSTED_COUNT: u64 = 1 << 56;
+pub(crate) const MAX_ADJUSTED_COUNT: u64 = 1 << 56;
 /// The smallest probability a threshold can express, 2^-56 ("Sampling Probability": valid in
 /// the range 2^-56 through 1).
 const MIN_PROBABILITY: f64 = 1.0 / MAX_ADJUSTED_COUNT as f64;
@@ -83,20 +83,7 @@ impl ConsistentProbability {
     /// A sampler keeping each trace with `probability`; 1 or more keeps all, anything below
     /// 2^-56 (or NaN) none.
     pub fn new(probability: f64) -> Self {
-        let threshold = if probability >= 1.0 {
-            Some(0)
-        } else if probability >= MIN_PROBABILITY {
-            // `p × 2^56` is exact (a power-of-two scaling), so the only rounding is `round`;
-            // for p in [2^-56, 1) it lies in [1, 2^56 − 8], so the subtraction cannot wrap and
-            // T lies in [8, 2^56 − 1]. This is collector-contrib `pkg/sampling`'s
-            // `ProbabilityToThreshold` at full (14-digit) precision.
-            let scaled = (probability * MAX_ADJUSTED_COUNT as f64).round() as u64;
-            Some(MAX_ADJUSTED_COUNT - scaled)
-        } else {
-            // NaN fails every comparison and lands here too. Spec, "Sampling Probability":
-            // "never" sampling is not a form of probability sampling, so no `th` either.
-            None
-        };
+        let threshold = threshold_for(probability);
         let th_member = match threshold {
             Some(t) => format!("th:{}", encode_threshold(t)).into_boxed_str(),
             None => Box::from(""),
@@ -120,6 +107,45 @@ impl ConsistentProbability {
     }
 }
 
+/// The rejection threshold `T = 2^56 − round(p × 2^56)` of probability `p` (`0` for `p >= 1`),
+/// or `None` when nothing is kept (`p` below 2^-56, NaN). Also the tail sampler's, so that a
+/// tail decision and a head decision on the same trace agree.
+pub(crate) fn threshold_for(probability: f64) -> Option<u64> {
+    if probability >= 1.0 {
+        Some(0)
+    } else if probability >= MIN_PROBABILITY {
+        // `p × 2^56` is exact (a power-of-two scaling), so the only rounding is `round`; for p
+        // in [2^-56, 1) it lies in [1, 2^56 − 8], so the subtraction cannot wrap and T lies in
+        // [8, 2^56 − 1]. This is collector-contrib `pkg/sampling`'s `ProbabilityToThreshold`
+        // at full (14-digit) precision.
+        let scaled = (probability * MAX_ADJUSTED_COUNT as f64).round() as u64;
+        Some(MAX_ADJUSTED_COUNT - scaled)
+    } else {
+        // NaN fails every comparison and lands here too. Spec, "Sampling Probability": "never"
+        // sampling is not a form of probability sampling, so no `th` either.
+        None
+    }
+}
+
+/// The trace's randomness `R`: a valid `rv` in `state`'s `ot` entry, else the right-most 7
+/// bytes of the trace id (W3C Trace Context Level 2, "Randomness of trace-id").
+pub(crate) fn randomness(trace_id: TraceId, state: &TraceState) -> u64 {
+    explicit_randomness(state).unwrap_or(trace_id.to_u128() as u64 & (MAX_ADJUSTED_COUNT - 1))
+}
+
+/// A valid `rv` sub-key of `state`'s `ot` entry.
+fn explicit_randomness(state: &TraceState) -> Option<u64> {
+    state
+        .get(OT_KEY)
+        .and_then(|ot| sub_value(ot, "rv"))
+        .and_then(parse_rv)
+}
+
+/// The threshold `state`'s own `ot=th` states, if it holds a valid one.
+pub(crate) fn stated_threshold(state: &TraceState) -> Option<u64> {
+    decode_threshold(sub_value(state.get(OT_KEY)?, "th")?)
+}
+
 /// The warning the specification asks for when a decision below a parent rests on trace id
 /// randomness its random flag does not confirm ("Compatibility warnings for
 /// `ProbabilitySampler`").
@@ -137,10 +163,7 @@ impl ShouldSample for ConsistentProbability {
     fn should_sample(&self, params: &SamplingParams<'_>) -> SamplingResult {
         let parent_state = params.parent.map(|p| p.state());
         let sampled = self.threshold.is_some_and(|threshold| {
-            let explicit = parent_state
-                .and_then(|s| s.get(OT_KEY))
-                .and_then(|ot| sub_value(ot, "rv"))
-                .and_then(parse_rv);
+            let explicit = parent_state.and_then(explicit_randomness);
             // W3C Trace Context Level 2: the right-most 7 bytes of the trace id are random.
             let randomness = explicit.unwrap_or_else(|| {
                 if params.parent.is_some_and(|p| !p.flags().is_random()) {
@@ -216,7 +239,7 @@ pub fn erase_threshold(state: &TraceState) -> TraceState {
 }
 
 /// `state` with `th_member` (`th:<hex>`) first in its `ot` entry, replacing any `th`.
-fn set_threshold(state: &TraceState, th_member: &str) -> TraceState {
+pub(crate) fn set_threshold(state: &TraceState, th_member: &str) -> TraceState {
     let ot = state.get(OT_KEY).unwrap_or("");
     let mut value = String::with_capacity(th_member.len() + 1 + ot.len());
     value.push_str(th_member);
@@ -291,7 +314,7 @@ fn parse_rv(value: &str) -> Option<u64> {
 
 /// A threshold as a `th` value: 14 hex digits with trailing zeros trimmed, `0` for zero
 /// ("Converting integer threshold to a `th`-value").
-fn encode_threshold(threshold: u64) -> String {
+pub(crate) fn encode_threshold(threshold: u64) -> String {
     if threshold == 0 {
         return "0".to_owned();
     }

@@ -26,6 +26,10 @@ use std::sync::Arc;
 
 pub use always_record::AlwaysRecord;
 pub use consistent::{ConsistentProbability, erase_threshold};
+pub(crate) use consistent::{
+    MAX_ADJUSTED_COUNT, encode_threshold, randomness, set_threshold, stated_threshold,
+    threshold_for,
+};
 pub use parent_based::ParentBased;
 pub use rate_limited::RateLimited;
 pub use ratio::TraceIdRatio;

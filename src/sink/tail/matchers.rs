@@ -3,30 +3,11 @@
 use std::borrow::Cow;
 use std::ops::RangeInclusive;
 
-use crate::semconv::{HTTP_RESPONSE_STATUS_CODE, RPC_GRPC_STATUS_CODE, RPC_RESPONSE_STATUS_CODE};
+use crate::semconv::{
+    GRPC_STATUS_CODE_NAMES, HTTP_RESPONSE_STATUS_CODE, RPC_GRPC_STATUS_CODE,
+    RPC_RESPONSE_STATUS_CODE,
+};
 use crate::span::{SpanData, Status, Value};
-
-/// The gRPC status codes by name, as `rpc.response.status_code` carries them (gRPC
-/// `statuscodes.md`; OpenTelemetry RPC conventions, release candidate).
-const GRPC_CODE_NAMES: [&str; 17] = [
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-];
 
 /// The error policy: a trace is kept, for certain, when any of its spans failed: its status is
 /// error (the default), or its HTTP response status or gRPC status code is one of those named.
@@ -109,7 +90,7 @@ impl Errors {
             let code = match span.attribute(RPC_GRPC_STATUS_CODE) {
                 Some(Value::I64(code)) => Some(*code),
                 _ => match span.attribute(RPC_RESPONSE_STATUS_CODE) {
-                    Some(Value::String(name)) => GRPC_CODE_NAMES
+                    Some(Value::String(name)) => GRPC_STATUS_CODE_NAMES
                         .iter()
                         .position(|known| *known == name.as_ref())
                         .map(|code| code as i64),
