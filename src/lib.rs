@@ -40,7 +40,7 @@
 //! | `export` | OTLP over HTTP/protobuf, HTTP/JSON (feature `otlp`) and gRPC (feature `otlp-grpc`); Zipkin v2 JSON (feature `zipkin`); `https` (feature `tls`); retries as the OTLP specification says; the exporters `OTEL_TRACES_EXPORTER` chooses (built without `otlp` too, for `console`) | sink |
 //! | [`tracer`] | [`Tracer`] and its builder and `OTEL_*` configuration, live [`Span`]s and [`LocalSpan`]s, the current [`Context`] across `.await`, tasks and threads; [`Health`], [`shutdown_signal`] and the flush on drop | all above |
 //! | [`http`] | [`ServerLayer`](http::ServerLayer) and [`ClientLayer`](http::ClientLayer): layer → service → future → body, with one outcome seam (`http/outcome.rs`: HTTP or gRPC); HTTP semantic conventions; gRPC calls recognised and recorded with the RPC conventions, their status from headers or trailers ([`http::grpc`]) | tracer, propagation |
-//! | [`integrations`] | axum (feature `axum`, default): `http.route` and the [`SpanRef`] extractor; reqwest (feature `reqwest`): a reqwest-middleware middleware; tonic (feature `tonic`): the call's span from a `tonic::Request`, the peer address of tonic's server | http |
+//! | [`integrations`] | axum (feature `axum`, default): `http.route` and the [`SpanRef`] extractor; reqwest (feature `reqwest`): a reqwest-middleware middleware; tonic (feature `tonic`): the call's span from a `tonic::Request`, the peer address of tonic's server; `tracing` (feature `tracing-bridge`): `tracing` spans inside traced requests as tracewire spans, trace ids in log lines | http, tracer |
 //!
 //! # gRPC
 //!

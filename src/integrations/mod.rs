@@ -6,3 +6,5 @@ mod axum;
 pub mod reqwest;
 #[cfg(feature = "tonic")]
 pub mod tonic;
+#[cfg(feature = "tracing-bridge")]
+pub mod tracing;

@@ -19,8 +19,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) use current::SpanScope;
+#[cfg(feature = "tracing-bridge")]
+pub(crate) use current::with_current;
 pub use current::{Context, ContextGuard, FutureExt, Instrumented, span, spawn};
 pub use health::Health;
+#[cfg(feature = "tracing-bridge")]
+pub(crate) use local::innermost_context;
 pub use local::{LocalSpan, local_span};
 pub use shutdown::shutdown_signal;
 pub use span::{Span, SpanBuilder, SpanRef};
