@@ -334,6 +334,37 @@ async fn error_events_leave_the_status_alone_when_so_configured() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_below_the_layers_level_are_not_span_events() {
+    let sink = MemorySink::new();
+    let tracer = service_tracer("orders", &sink);
+    for (layer, expected) in [
+        (TracewireLayer::new(), vec!["kept"]),
+        (
+            TracewireLayer::new().event_level(tracing::Level::TRACE),
+            vec!["kept", "library chatter"],
+        ),
+    ] {
+        let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        let request = tracer.span("request").start();
+        {
+            let _entered = request.enter();
+            tracing::info_span!("work").in_scope(|| {
+                tracing::info!("kept");
+                tracing::debug!("library chatter");
+            });
+        }
+        request.end();
+        let spans = sink.take();
+        let events: Vec<_> = named(&spans, "work")
+            .events
+            .iter()
+            .map(|e| e.name.to_string())
+            .collect();
+        assert_eq!(events, expected);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otel_status_fields_set_the_status() {
     let sink = MemorySink::new();
     let tracer = service_tracer("orders", &sink);

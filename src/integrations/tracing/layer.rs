@@ -92,6 +92,8 @@ thread_local! {
 pub struct TracewireLayer {
     error_events_to_exceptions: bool,
     error_events_to_status: bool,
+    /// The most verbose event level that becomes a span event.
+    event_level: Level,
 }
 
 impl Default for TracewireLayer {
@@ -114,7 +116,23 @@ impl TracewireLayer {
         Self {
             error_events_to_exceptions: true,
             error_events_to_status: true,
+            event_level: Level::INFO,
         }
+    }
+
+    /// The most verbose level of `tracing` events that become span events: `INFO` by default,
+    /// so that the `DEBUG` and `TRACE` chatter of libraries inside a request (hyper, h2,
+    /// tower) does not fill every span, whatever the subscriber's own filter lets through.
+    ///
+    /// ```
+    /// # use tracewire::integrations::tracing::TracewireLayer;
+    /// let layer = TracewireLayer::new().event_level(tracing::Level::DEBUG);
+    /// # drop(layer);
+    /// ```
+    #[must_use]
+    pub fn event_level(mut self, level: Level) -> Self {
+        self.event_level = level;
+        self
     }
 
     /// Whether an error-level event becomes an `exception` event (`exception.message` its
@@ -288,7 +306,9 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
-        if event.metadata().target() == DIAGNOSTICS_TARGET {
+        // `tracing` orders levels by verbosity: TRACE is the greatest.
+        let metadata = event.metadata();
+        if *metadata.level() > self.event_level || metadata.target() == DIAGNOSTICS_TARGET {
             return;
         }
         let target = match event.parent() {
@@ -304,7 +324,6 @@ where
         };
         let mut fields = EventFields::default();
         event.record(&mut fields);
-        let metadata = event.metadata();
         let is_error = *metadata.level() == Level::ERROR;
         let message = fields.message.take();
         if is_error && self.error_events_to_status {
