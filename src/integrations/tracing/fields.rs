@@ -22,6 +22,42 @@ const OTEL_STATUS_MESSAGE: &str = "otel.status_message";
 /// The field `info!("...")` puts its message in.
 pub(super) const MESSAGE: &str = "message";
 
+/// `Visit` for a type with a `record(&mut self, &Field, Value)`: each `tracing` value typed
+/// as the attribute value it is, written once for span and event fields.
+macro_rules! visit_typed {
+    ($fields:ty) => {
+        impl Visit for $fields {
+            fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+                self.record(field, Value::String(debug_string(value).into()));
+            }
+
+            fn record_str(&mut self, field: &Field, value: &str) {
+                self.record(field, Value::String(value.to_owned().into()));
+            }
+
+            fn record_i64(&mut self, field: &Field, value: i64) {
+                self.record(field, Value::I64(value));
+            }
+
+            fn record_u64(&mut self, field: &Field, value: u64) {
+                self.record(field, unsigned(value));
+            }
+
+            fn record_bool(&mut self, field: &Field, value: bool) {
+                self.record(field, Value::Bool(value));
+            }
+
+            fn record_f64(&mut self, field: &Field, value: f64) {
+                self.record(field, Value::F64(value));
+            }
+
+            fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+                self.record(field, Value::String(value.to_string().into()));
+            }
+        }
+    };
+}
+
 /// A status code as `otel.status_code` gives it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum StatusCode {
@@ -66,35 +102,7 @@ impl SpanFields {
     }
 }
 
-impl Visit for SpanFields {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.record(field, Value::String(debug_string(value).into()));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.record(field, Value::String(value.to_owned().into()));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.record(field, Value::I64(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.record(field, unsigned(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.record(field, Value::Bool(value));
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.record(field, Value::F64(value));
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.record(field, Value::String(value.to_string().into()));
-    }
-}
+visit_typed!(SpanFields);
 
 /// What an event's fields say: its message and the other fields as attributes.
 #[derive(Default)]
@@ -112,35 +120,7 @@ impl EventFields {
     }
 }
 
-impl Visit for EventFields {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.record(field, Value::String(debug_string(value).into()));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.record(field, Value::String(value.to_owned().into()));
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.record(field, Value::I64(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.record(field, unsigned(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.record(field, Value::Bool(value));
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.record(field, Value::F64(value));
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.record(field, Value::String(value.to_string().into()));
-    }
-}
+visit_typed!(EventFields);
 
 /// An unsigned value: an integer where it fits in OpenTelemetry's signed 64 bits, its decimal
 /// text otherwise (never a wrapped, wrong number).
