@@ -188,26 +188,18 @@ impl Policy {
 
     /// Traces every one of `policies` keeps (all traces, for none).
     pub fn all(policies: impl IntoIterator<Item = Policy>) -> Self {
-        let mut flat = Vec::new();
-        for policy in policies {
-            match policy.0 {
-                Kind::And(inner) => flat.extend(inner),
-                other => flat.push(Policy(other)),
-            }
-        }
-        Self(Kind::And(flat))
+        Self(Kind::And(flattened(policies, |kind| match kind {
+            Kind::And(inner) => Ok(inner),
+            other => Err(other),
+        })))
     }
 
     /// Traces any one of `policies` keeps (none, for none).
     pub fn any(policies: impl IntoIterator<Item = Policy>) -> Self {
-        let mut flat = Vec::new();
-        for policy in policies {
-            match policy.0 {
-                Kind::Or(inner) => flat.extend(inner),
-                other => flat.push(Policy(other)),
-            }
-        }
-        Self(Kind::Or(flat))
+        Self(Kind::Or(flattened(policies, |kind| match kind {
+            Kind::Or(inner) => Ok(inner),
+            other => Err(other),
+        })))
     }
 
     /// Whether evaluating changes state (a rate limit's tokens, a dynamic policy's counts):
@@ -385,4 +377,20 @@ impl Dynamic {
     pub fn into_policy(self) -> Policy {
         self.into()
     }
+}
+
+/// `policies` with the members of those `nested` opens (an *and* inside an *and*) in their
+/// place: `a.and(b).and(c)` is one list of three, not a chain.
+fn flattened(
+    policies: impl IntoIterator<Item = Policy>,
+    nested: impl Fn(Kind) -> Result<Vec<Policy>, Kind>,
+) -> Vec<Policy> {
+    let mut flat = Vec::new();
+    for policy in policies {
+        match nested(policy.0) {
+            Ok(inner) => flat.extend(inner),
+            Err(other) => flat.push(Policy(other)),
+        }
+    }
+    flat
 }
