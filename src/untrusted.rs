@@ -43,12 +43,26 @@ impl<'a> Untrusted<'a> {
     }
 }
 
-/// Characters that must not reach a log as themselves: C0 and C1 controls (newlines, `ESC`),
-/// the Unicode line and paragraph separators, and the bidirectional overrides and isolates
-/// that reorder what a reader sees.
-fn needs_escape(c: char) -> bool {
+/// Characters that must not reach a reader (a log, a terminal) as themselves: C0 and C1
+/// controls (newlines, `ESC`), the Unicode line and paragraph separators, the bidirectional
+/// marks, overrides and isolates that reorder what a reader sees, and the zero-width
+/// characters that hide text. The one definition for logs, the stdout exporter and the trace
+/// view.
+pub(crate) fn needs_escape(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Appends `c` as its escape (`\n`, `\r`, `\t`, else `\u{…}`) if [`needs_escape`] says so,
+/// else as itself.
+pub(crate) fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if needs_escape(c) => out.extend(c.escape_unicode()),
+        c => out.push(c),
+    }
 }
 
 impl fmt::Display for Untrusted<'_> {
@@ -61,12 +75,7 @@ impl fmt::Display for Untrusted<'_> {
         for (i, c) in self.text.char_indices() {
             escape.clear();
             if needs_escape(c) {
-                match c {
-                    '\n' => escape.push_str("\\n"),
-                    '\r' => escape.push_str("\\r"),
-                    '\t' => escape.push_str("\\t"),
-                    c => escape.extend(c.escape_unicode()),
-                }
+                push_escaped(&mut escape, c);
             }
             let len = if escape.is_empty() {
                 c.len_utf8()

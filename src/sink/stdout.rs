@@ -5,6 +5,7 @@ use std::io::Write as _;
 
 use super::{BoxFuture, ExportError, Exporter};
 use crate::span::{SpanData, SpanKind, Status, Value};
+use crate::untrusted::{needs_escape, push_escaped};
 
 /// How [`StdoutExporter`] prints a span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -125,15 +126,14 @@ fn pretty_line(span: &SpanData) -> String {
 /// `line` with control characters escaped, so that a value holding a newline (a multi-line
 /// query) keeps the format one line per span.
 fn one_line(line: String) -> String {
-    if !line.chars().any(char::is_control) {
+    if !line.chars().any(needs_escape) {
         return line;
     }
-    line.chars()
-        .map(|c| match c {
-            c if c.is_control() => c.escape_default().to_string(),
-            c => c.to_string(),
-        })
-        .collect()
+    let mut escaped = String::with_capacity(line.len() + 8);
+    for c in line.chars() {
+        push_escaped(&mut escaped, c);
+    }
+    escaped
 }
 
 fn json_value(value: &Value) -> serde_json::Value {

@@ -10,6 +10,7 @@ use std::io::IsTerminal as _;
 use super::trace::{Node, Trace, Warning, call_answered_by};
 use crate::semconv::HTTP_RESPONSE_STATUS_CODE as HTTP_STATUS;
 use crate::span::{SpanData, Status};
+use crate::untrusted::{needs_escape, push_escaped};
 
 /// How [`Trace::render`] draws a trace.
 ///
@@ -493,20 +494,13 @@ pub(crate) fn human_duration(nanos: u64) -> String {
 /// the invisible characters that reorder or hide text (bidirectional overrides, zero-width
 /// spaces) escaped, and cut to [`MAX_TEXT_CHARS`] characters.
 pub(crate) fn clean(text: &str) -> Cow<'_, str> {
-    fn hidden(c: char) -> bool {
-        matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
-    }
     let long = text.chars().nth(MAX_TEXT_CHARS).is_some();
-    if !long && !text.chars().any(|c| c.is_control() || hidden(c)) {
+    if !long && !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len().min(4 * MAX_TEXT_CHARS));
     for c in text.chars().take(MAX_TEXT_CHARS) {
-        match c {
-            c if c.is_control() => out.extend(c.escape_default()),
-            c if hidden(c) => out.extend(c.escape_unicode()),
-            c => out.push(c),
-        }
+        push_escaped(&mut out, c);
     }
     if long {
         out.push('…');
