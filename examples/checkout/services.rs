@@ -380,14 +380,12 @@ struct Order {
     payment: SocketAddr,
 }
 
-/// The fields of an order the demo's services read (its body is JSON; a real service would
-/// use serde, the demo reads what it needs).
-fn field<'a>(json: &'a str, name: &str) -> &'a str {
-    let key = format!("\"{name}\":\"");
-    json.find(&key)
-        .map(|at| &json[at + key.len()..])
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or("")
+/// A string field of a JSON body, empty when the body or the field is not what it should be.
+fn field(json: &str, name: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|body| body.get(name)?.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 async fn create_order(State(order): State<Arc<Order>>, body: String) -> (StatusCode, String) {
@@ -408,7 +406,7 @@ async fn create_order(State(order): State<Arc<Order>>, body: String) -> (StatusC
         .await;
 
     let reservation = ReserveRequest {
-        sku: field(&body, "sku").to_string(),
+        sku: field(&body, "sku"),
         quantity: 1,
     };
     if let Err(status) = inventory::reserve_item(order.inventory.clone(), reservation).await {
