@@ -12,8 +12,7 @@ use std::fmt;
 
 pub use baggage::{Baggage, BaggageEntry, BaggageError, BaggageProperty};
 pub(crate) use baggage::{
-    MAX_BYTES as MAX_BAGGAGE_BYTES, MAX_LIST_MEMBERS, ScanBudget, percent_decode,
-    percent_encode_into,
+    MAX_BYTES as MAX_BAGGAGE_BYTES, MAX_LIST_MEMBERS, percent_decode, percent_encode_into,
 };
 pub use trace_state::{TraceState, TraceStateError};
 
@@ -245,6 +244,48 @@ impl SpanContext {
             self.flags = self.flags.with_sampled(false);
         }
         self
+    }
+}
+
+/// How much of a hostile header a parser still reads: bytes of header lines and list members
+/// visited. A parser takes from it as it goes and stops when it runs out, so the work a header
+/// costs stays within a small multiple of the largest valid one ("scan, don't build").
+pub(crate) struct ScanBudget {
+    /// Header bytes still to read.
+    pub(crate) bytes: usize,
+    /// List members still to visit.
+    pub(crate) members: usize,
+}
+
+impl ScanBudget {
+    /// The part of `line` within the byte budget, cut after its last whole member (at a
+    /// comma), so that no member is read truncated; `None` when nothing of it is left to read.
+    pub(crate) fn take_line<'a>(&mut self, line: &'a [u8]) -> Option<&'a [u8]> {
+        if line.len() <= self.bytes {
+            self.bytes -= line.len();
+            return Some(line);
+        }
+        let cut = line[..self.bytes].iter().rposition(|&b| b == b',')?;
+        self.bytes = 0;
+        Some(&line[..cut])
+    }
+
+    /// Takes the whole of `line`, if it is within the byte budget.
+    pub(crate) fn take_whole_line(&mut self, line: &[u8]) -> bool {
+        let fits = line.len() <= self.bytes;
+        if fits {
+            self.bytes -= line.len();
+        }
+        fits
+    }
+
+    /// Counts one list member visited; `false` once the budget is spent.
+    pub(crate) fn take_member(&mut self) -> bool {
+        #[cfg(test)]
+        count_visited_member();
+        let left = self.members > 0;
+        self.members = self.members.saturating_sub(1);
+        left
     }
 }
 

@@ -5,8 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use super::baggage::ScanBudget;
-use super::trim_ows;
+use super::{ScanBudget, trim_ows};
 
 /// The most list members a `tracestate` may hold (§3.3.1.1).
 const MAX_MEMBERS: usize = 32;
